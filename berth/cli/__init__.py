@@ -1,0 +1,1 @@
+"""The `berth` command line: global options, command discovery and the one error boundary."""

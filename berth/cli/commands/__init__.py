@@ -1,0 +1,1 @@
+"""One module per topic; each defines `register(group)` adding its commands to the `berth` group."""

@@ -1,0 +1,1 @@
+"""Operator configuration: globals.yml, passwords.yml, inventory, layered overrides, rendering."""

@@ -1,0 +1,88 @@
+"""The globals.yml model: every key has a default, so a nearly empty file works.
+
+`enable_<service>` keys are not listed here: they are added per service folder by `globals_model()`,
+so adding a service never touches this file.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from ipaddress import IPv4Network
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from berth.services.registry import default_enabled, enable_key, service_names
+
+
+class ImagePackages(BaseModel):
+    """Per-image package customisation (`image_packages: {keystone: {append: [...], remove: [...]}}`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    append: list[str] = Field(default_factory=list)
+    remove: list[str] = Field(default_factory=list)
+
+
+class GlobalsBase(BaseModel):
+    """Keys of globals.yml. Docstrings of fields double as `berth config validate` explanations."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # identity of this deployment: labels, state directory, test isolation
+    deployment_name: str = Field("berth", pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    state_dir: str = "/var/lib/berth"  # generated config and history, per deployment below it
+    log_dir: str = "/var/log/berth"  # container logs on the host, per service below it
+
+    # addresses
+    network_interface: str = "lo"  # interface whose address the APIs bind to (all-in-one: loopback)
+    api_address: str | None = None  # default: the first IPv4 address of network_interface
+    api_interface_address_family: Literal["ipv4"] = "ipv4"
+    neutron_external_interface: str = "berth-ext0"  # berth creates this veth pair end when it is missing
+    neutron_plugin_agent: Literal["linuxbridge", "openvswitch"] = "linuxbridge"
+    tenant_network_vni_range: str = Field("1:1000", pattern=r"^\d+:\d+$")
+
+    # images
+    docker_registry: str = ""  # e.g. "127.0.0.1:4000"; empty: images stay local to the engine
+    docker_registry_insecure: bool = True
+    image_namespace: str = Field("berth", pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*$")
+    image_tag: str = Field("zed", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    openstack_release: Literal["zed"] = "zed"
+    base_distro: Literal["debian"] = "debian"
+    base_distro_release: Literal["bookworm"] = "bookworm"
+    base_image: str | None = None  # default: debian:bookworm when present, else debootstrap
+    debian_mirror: str | None = None  # default: the host's configured apt mirror
+    image_packages: dict[str, ImagePackages] = Field(default_factory=dict)
+    registry_port: int = Field(4000, ge=1, le=65535)
+
+    # compute
+    nova_compute_virt_type: Literal["auto", "kvm", "qemu"] = "auto"
+    container_privileged: bool = False  # operator option; never required (see docs/environment)
+
+    # sizing: small hosts by default
+    openstack_service_workers: int = Field(1, ge=1, le=64)
+
+    # keystone / identity
+    openstack_region_name: str = "RegionOne"
+    keystone_admin_user: str = "admin"
+    keystone_admin_project: str = "admin"
+
+    # test cloud made by `berth init-runonce` (TEST-NET ranges only)
+    external_network_cidr: IPv4Network = IPv4Network("192.0.2.0/24")
+    external_network_range: str = "192.0.2.150:192.0.2.199"
+    external_network_gateway: str = "192.0.2.1"
+    demo_network_cidr: IPv4Network = IPv4Network("10.0.0.0/24")
+
+
+@lru_cache(maxsize=1)
+def globals_model() -> type[GlobalsBase]:
+    """GlobalsBase plus one `enable_<service>` switch per service folder."""
+    switches = {enable_key(name): (bool, default_enabled(name)) for name in service_names()}
+    return create_model("Globals", __base__=GlobalsBase, **switches)  # type: ignore[call-overload]
+
+
+def known_keys() -> list[str]:
+    return list(globals_model().model_fields)
+
+
+def is_enabled(globals_: GlobalsBase, service: str) -> bool:
+    return bool(getattr(globals_, enable_key(service), False))
