@@ -1,0 +1,1 @@
+"""Preparing a host: packages, the container engine, kernel settings."""
