@@ -6,13 +6,20 @@ so adding a service never touches this file.
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import socket
+import struct
 from functools import lru_cache
-from ipaddress import IPv4Network
+from ipaddress import IPv4Network, ip_address
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
+from berth.errors import ConfigError
 from berth.services.registry import default_enabled, enable_key, service_names
+
+SIOCGIFADDR = 0x8915  # Linux ioctl: the first IPv4 address of an interface
 
 
 class ImagePackages(BaseModel):
@@ -72,6 +79,17 @@ class GlobalsBase(BaseModel):
     external_network_gateway: str = "192.0.2.1"
     demo_network_cidr: IPv4Network = IPv4Network("10.0.0.0/24")
 
+    @field_validator("api_address")
+    @classmethod
+    def _an_ip_address(cls, value: str | None) -> str | None:
+        """Reject host names early: services bind to this value, and a name would resolve differently per host."""
+        if value is not None:
+            try:
+                ip_address(value)
+            except ValueError:
+                raise ValueError("an IP address such as 127.0.0.1") from None
+        return value
+
 
 @lru_cache(maxsize=1)
 def globals_model() -> type[GlobalsBase]:
@@ -86,3 +104,34 @@ def known_keys() -> list[str]:
 
 def is_enabled(globals_: GlobalsBase, service: str) -> bool:
     return bool(getattr(globals_, enable_key(service), False))
+
+
+def interface_ipv4(interface: str) -> str:
+    """The first IPv4 address of `interface` on this host (ioctl: no subprocess, works in minimal containers)."""
+    if not interface or len(interface.encode()) > 15:
+        raise OSError(errno.ENODEV, "invalid interface name")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        packed = struct.pack("256s", interface.encode())
+        result = fcntl.ioctl(sock.fileno(), SIOCGIFADDR, packed)
+    return socket.inet_ntoa(result[20:24])
+
+
+def resolved_api_address(globals_: GlobalsBase) -> str:
+    """`api_address`, or when unset the first IPv4 address of `network_interface` (default lo -> 127.0.0.1)."""
+    if globals_.api_address:
+        return globals_.api_address
+    name = globals_.network_interface
+    try:
+        return interface_ipv4(name)
+    except OSError as exc:
+        if exc.errno == errno.EADDRNOTAVAIL:
+            reason = f"interface `{name}` has no IPv4 address"
+        elif exc.errno == errno.ENODEV:
+            reason = f"interface `{name}` does not exist on this host"
+        else:
+            reason = f"cannot read the address of interface `{name}`: {exc.strerror or exc}"
+        raise ConfigError(
+            f"network_interface: {reason}",
+            "set `network_interface` in globals.yml to an interface with an IPv4 address (see `ip -4 addr`), "
+            "or set `api_address` explicitly",
+        ) from exc

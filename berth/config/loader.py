@@ -1,17 +1,41 @@
-"""Loading the whole configuration once, with every problem located."""
+"""Loading the whole configuration once, with every problem located.
+
+Problems are collected, never raised one at a time: an operator fixing a file should see every mistake in one
+run (`file:line: message (hint)`), not discover them one by one.
+"""
 
 from __future__ import annotations
 
 import difflib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from berth.config.globals import GlobalsBase, globals_model
+from berth.config.globals import GlobalsBase, globals_model, resolved_api_address
+from berth.config.inventory import Inventory, load_inventory
 from berth.config.yamlfile import Located, load_mapping
 from berth.errors import ConfigError
+
+GLOBALS_FILE = "globals.yml"
+
+_EXPECTED = {
+    "bool_parsing": "a boolean (true or false)",
+    "bool_type": "a boolean (true or false)",
+    "int_parsing": "an integer",
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "string_type": "a string (quote values YAML reads as numbers or booleans, e.g. '2023' or 'yes')",
+    "list_type": "a list",
+    "dict_type": "a mapping of `key: value`",
+    "model_type": "a mapping of `key: value`",
+    "model_attributes_type": "a mapping of `key: value`",
+    "ip_v4_network": "an IPv4 network such as 10.0.0.0/24",
+}
 
 
 @dataclass(frozen=True)
@@ -20,8 +44,8 @@ class Config:
 
     config_dir: Path
     globals: GlobalsBase
-    passwords: dict[str, str] = field(default_factory=dict)
-    inventory: Any = None  # berth.config.inventory.Inventory once loaded
+    passwords: dict[str, Any] = field(default_factory=dict)
+    inventory: Any = None  # berth.config.inventory.Inventory
 
     @property
     def overrides_dir(self) -> Path:
@@ -32,6 +56,11 @@ class Config:
         """Generated per-container config and history of this deployment."""
         return Path(self.globals.state_dir) / self.globals.deployment_name
 
+    @property
+    def api_address(self) -> str:
+        """The address APIs bind to: `api_address`, or the first IPv4 address of `network_interface`."""
+        return resolved_api_address(self.globals)
+
 
 def validate_globals(located: Located) -> tuple[GlobalsBase | None, list[str]]:
     """The model, or None and every problem as `file:line: message (hint)`."""
@@ -39,32 +68,111 @@ def validate_globals(located: Located) -> tuple[GlobalsBase | None, list[str]]:
     try:
         return model.model_validate(located.data), []
     except ValidationError as exc:
-        return None, [_describe(located, err, list(model.model_fields)) for err in exc.errors()]
+        errors = sorted(exc.errors(), key=lambda e: located.line_of([str(p) for p in e["loc"]]))
+        return None, [_describe(located, err, model) for err in errors]
 
 
-def _describe(located: Located, err: Any, known: list[str]) -> str:
+def _describe(located: Located, err: Any, model: type[BaseModel]) -> str:
     loc = [str(p) for p in err["loc"]]
-    key = loc[0] if loc else ""
     path = ".".join(loc)
-    where = located.where(key)
-    if err["type"] == "extra_forbidden" and len(loc) == 1:
-        close = difflib.get_close_matches(key, known, n=1)
+    where = located.where_path(loc)
+    if err["type"] == "extra_forbidden":
+        known = _known_at(model, loc[:-1])
+        close = difflib.get_close_matches(loc[-1], known, n=1)
         hint = f"did you mean `{close[0]}`?" if close else "see docs/configuration.md for the known keys"
-        return f"{where}: unknown key `{key}` ({hint})"
+        return f"{where}: unknown key `{path}` ({hint})"
     value = err.get("input")
-    return f"{where}: `{path}`: {err['msg']} (got {value!r})"
+    expected = _expected(err)
+    return f"{where}: `{path}`: expected {expected}, got {value!r}"
+
+
+def _expected(err: Any) -> str:
+    ctx = err.get("ctx") or {}
+    kind = err["type"]
+    if kind == "literal_error":
+        return f"one of {ctx.get('expected')}"
+    if kind == "string_pattern_mismatch":
+        return f"a string matching {ctx.get('pattern')}"
+    if kind in _EXPECTED:
+        return _EXPECTED[kind]
+    message = str(err["msg"])
+    return message.removeprefix("Value error, ").removeprefix("Input should be ")
+
+
+def _known_at(model: type[BaseModel], loc: list[str]) -> list[str]:
+    """Field names of the (nested) model at `loc`, for `did you mean` suggestions below the top level."""
+    current: Any = model
+    parts = list(loc)
+    while parts:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            info = current.model_fields.get(parts.pop(0))
+            if info is None:
+                return []
+            current = info.annotation
+        elif typing.get_origin(current) is dict:
+            parts.pop(0)
+            current = typing.get_args(current)[1]
+        else:
+            return []
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def gather(config_dir: Path, inventory_path: Path | None = None,
+           ) -> tuple[Config | None, list[str], list[str]]:
+    """(config or None, problems, warnings) of every configuration file; never raises ConfigError."""
+    from berth.config.passwords import check_passwords, service_secret_specs
+
+    problems: list[str] = []
+    globals_ = _globals(config_dir, problems)
+    try:
+        required = list(service_secret_specs())
+    except ConfigError as err:
+        problems.append(err.message)
+        required = []
+    passwords, pw_problems, warnings = check_passwords(config_dir, required)
+    problems += pw_problems
+    inventory = _inventory(inventory_path, problems)
+    if globals_ is not None and inventory is not None and inventory.is_all_in_one:
+        try:
+            resolved_api_address(globals_)
+        except ConfigError as err:
+            located = load_mapping(config_dir / GLOBALS_FILE)
+            problems.append(f"{located.where('network_interface')}: {err.message} ({err.hint})")
+    if problems or globals_ is None:
+        return None, problems, warnings
+    return Config(config_dir, globals_, passwords, inventory), problems, warnings
+
+
+def _globals(config_dir: Path, problems: list[str]) -> GlobalsBase | None:
+    try:
+        located = load_mapping(config_dir / GLOBALS_FILE)
+    except ConfigError as err:
+        problems.append(err.message)
+        return None
+    globals_, found = validate_globals(located)
+    problems += found
+    return globals_
+
+
+def _inventory(inventory_path: Path | None, problems: list[str]) -> Inventory | None:
+    try:
+        inventory = load_inventory(inventory_path)
+    except ConfigError as err:
+        problems.append(err.message)
+        return None
+    problems += inventory.problems()
+    return inventory
 
 
 def load_config(config_dir: Path, *, inventory_path: Path | None = None) -> Config:
-    """globals.yml + passwords.yml (+ inventory) from `config_dir`; raises ConfigError listing all problems."""
-    located = load_mapping(config_dir / "globals.yml")
-    globals_, problems = validate_globals(located)
-    if problems or globals_ is None:
+    """globals.yml + passwords.yml + inventory from `config_dir`; raises ConfigError listing all problems."""
+    config, problems, _warnings = gather(config_dir, inventory_path)
+    if config is None:
         raise ConfigError(
-            f"{len(problems)} problem(s) in {located.path}",
+            f"{len(problems)} problem(s) in the configuration in {config_dir}",
             "fix the lines named above; `berth config validate` checks every file",
             details=problems,
         )
-    passwords = load_mapping(config_dir / "passwords.yml").data
-    return Config(config_dir=config_dir, globals=globals_,
-                  passwords={k: "" if v is None else str(v) for k, v in passwords.items()})
+    return config
