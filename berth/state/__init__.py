@@ -1,0 +1,1 @@
+"""Facts and definitions: service definitions (desired shape), observed engine state, hashes."""

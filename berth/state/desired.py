@@ -1,0 +1,107 @@
+"""The desired state of a deployment: what render() computed from services + configuration.
+
+Plain frozen values, so the planner is a pure function over them and tests can build them by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from berth.state.hashing import canonical_json, config_hash, sha256, spec_hash
+
+ROLE_SERVICE = "service"
+ROLE_ONESHOT = "oneshot"
+
+
+def _frozen(value: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value or {}))
+
+
+@dataclass(frozen=True)
+class DesiredContainer:
+    """One long-running container on one host. `spec` holds every create-time field as plain JSON data."""
+
+    key: str
+    service: str
+    name: str
+    host: str
+    image: str  # reference, e.g. berth/keystone:zed
+    image_id: str | None  # None when the image is not present on the engine
+    spec: Mapping[str, Any] = field(default_factory=_frozen)
+    files: Mapping[str, str] = field(default_factory=_frozen)  # config dir: file name -> content
+    health: tuple[str, ...] = ()  # berth-health arguments; () = running is enough
+    health_timeout: float = 120.0
+    stop_timeout: int = 10
+
+    @property
+    def spec_hash(self) -> str:
+        return spec_hash(self.spec, self.image_id)
+
+    @property
+    def config_hash(self) -> str:
+        return config_hash(self.spec, self.image_id, self.files)
+
+
+@dataclass(frozen=True)
+class DesiredStep:
+    """A bootstrap step: a one-shot container, a database, or a Keystone registration.
+
+    `base` identifies what the step does (its definition, image, rendered files); the planner combines it
+    with the creation times of `stamp_volumes` into the stamp that says whether the step already ran.
+    """
+
+    service: str
+    name: str
+    kind: str  # "oneshot" | "database" | "register"
+    host: str
+    phase: str = "before"  # before or after the service's containers
+    base: str = ""
+    stamp_volumes: tuple[str, ...] = ()
+    container: DesiredContainer | None = None  # oneshot: the container to run once
+    payload: Mapping[str, Any] = field(default_factory=_frozen)  # database / register data (secrets by key)
+    timeout: float = 300.0
+
+    @property
+    def id(self) -> str:
+        return f"{self.service}/{self.name}"
+
+
+def step_stamp(step: DesiredStep, volumes: Mapping[str, str]) -> str | None:
+    """What a completed run of `step` is recorded as; None when one of its volumes does not exist yet."""
+    created = []
+    for name in step.stamp_volumes:
+        if name not in volumes:
+            return None
+        created.append(volumes[name])
+    return sha256(canonical_json({"base": step.base, "volumes": created}))
+
+
+@dataclass(frozen=True)
+class ServiceUnit:
+    """A service as the executor schedules it: its containers and steps on one host, and its dependencies."""
+
+    name: str
+    host: str
+    depends_on: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    deployment: str
+    services: tuple[ServiceUnit, ...] = ()
+    containers: tuple[DesiredContainer, ...] = ()
+    steps: tuple[DesiredStep, ...] = ()
+    secrets: frozenset[str] = frozenset()  # values to mask in every output
+
+    def containers_of(self, service: str) -> list[DesiredContainer]:
+        return [c for c in self.containers if c.service == service]
+
+    def steps_of(self, service: str) -> list[DesiredStep]:
+        return [s for s in self.steps if s.service == service]
+
+    def container(self, key: str) -> DesiredContainer | None:
+        return next((c for c in self.containers if c.key == key), None)

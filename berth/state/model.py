@@ -1,0 +1,226 @@
+"""The schema of a service folder's `service.yml`: containers, config files, bootstrap steps, registration.
+
+Services are data so that adding one means adding a folder. The schema is strict (unknown keys are errors
+with file:line) because a typo in a deployment definition would otherwise silently deploy something else.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from berth.config.yamlfile import load_mapping
+from berth.errors import ConfigError
+from berth.services.registry import service_dirs
+
+MODE_PATTERN = r"^0?[0-7]{3,4}$"
+KEY_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PasswordSpec(_Strict):
+    """A secret genpwd generates into passwords.yml."""
+
+    name: str
+    kind: Literal["password", "uuid", "hex", "fernet", "ssh_key"] = "password"
+
+
+class ConfigFile(_Strict):
+    """A Jinja2 template of the service's templates/ folder, rendered into the container's config directory."""
+
+    template: str
+    dest: str
+    owner: str = "root"
+    mode: str = Field("0640", pattern=MODE_PATTERN)
+    source: str | None = None  # file name in the config directory; default: template name without .j2
+
+    @property
+    def name(self) -> str:
+        return self.source or Path(self.template).name.removesuffix(".j2")
+
+
+class Directory(_Strict):
+    path: str
+    owner: str = "root"
+    mode: str = Field("0750", pattern=MODE_PATTERN)
+    recurse: bool = False
+
+
+class Healthcheck(_Strict):
+    """Arguments of `berth-health` (templated), e.g. [http, "http://{{ api_address }}:5000/v3"]."""
+
+    test: list[str]
+    interval: float = 30
+    timeout: float = 10
+    retries: int = 3
+    start_period: float = 10
+    wait_timeout: float = 120  # how long a deploy waits for the first healthy answer
+
+
+class ContainerDef(_Strict):
+    """One long-running container. Strings are Jinja2 templates rendered with the deploy context."""
+
+    image: str
+    group: str = "control"
+    command: list[str] | str | None = None
+    user: str = "root"
+    environment: dict[str, str] = Field(default_factory=dict)
+    volumes: list[str] = Field(default_factory=list)  # "name:/path[:ro]" (named volume) or "/host:/path[:ro]"
+    cap_add: list[str] = Field(default_factory=list)
+    privileged: bool = False  # honoured only when globals.container_privileged is true
+    pid_mode: str | None = None
+    ipc_mode: str | None = None
+    devices: list[str] = Field(default_factory=list)
+    security_opt: list[str] = Field(default_factory=list)
+    init: bool = False
+    healthcheck: Healthcheck | None = None
+    restart: Literal["unless-stopped", "always", "on-failure", "no"] = "unless-stopped"
+    stop_timeout: int = 10
+    config: list[ConfigFile] = Field(default_factory=list)
+    directories: list[Directory] = Field(default_factory=list)
+    log_file: str | None = None  # file name under /var/log/berth/<service>/
+
+
+class Step(_Strict):
+    """A one-shot container: the image, volumes and config of `container`, with another command.
+
+    `stamp_volumes` name the volumes its result lives in: the step runs again when one of them is new.
+    Every step must be idempotent (a failed deploy is finished by running it again).
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    container: str
+    command: list[str] | str
+    user: str | None = None
+    phase: Literal["before", "after"] = "before"
+    environment: dict[str, str] = Field(default_factory=dict)
+    config: list[ConfigFile] = Field(default_factory=list)
+    stamp_volumes: list[str] = Field(default_factory=list)
+    timeout: float = 300
+
+
+class Database(_Strict):
+    """A MariaDB database and its user, created IF NOT EXISTS before the service's steps."""
+
+    name: str
+    user: str
+    password: str  # key in passwords.yml
+
+
+class KeystoneService(_Strict):
+    name: str
+    type: str
+    description: str = ""
+
+
+class KeystoneEndpoint(_Strict):
+    service: str
+    url: str  # templated
+    interfaces: list[Literal["public", "internal", "admin"]] = Field(default_factory=lambda: ["public", "internal"])
+
+
+class KeystoneUser(_Strict):
+    name: str
+    password: str  # key in passwords.yml
+    project: str = "service"
+    roles: list[str] = Field(default_factory=lambda: ["admin"])
+
+
+class Registration(_Strict):
+    """What the service registers in Keystone, find-or-create, in one openstacksdk session."""
+
+    phase: Literal["before", "after"] = "before"
+    projects: list[str] = Field(default_factory=list)
+    roles: list[str] = Field(default_factory=list)
+    services: list[KeystoneService] = Field(default_factory=list)
+    endpoints: list[KeystoneEndpoint] = Field(default_factory=list)
+    users: list[KeystoneUser] = Field(default_factory=list)
+
+
+class Port(_Strict):
+    port: int = Field(ge=1, le=65535)
+    container: str
+    protocol: Literal["tcp", "udp"] = "tcp"
+
+
+class ServiceDef(_Strict):
+    name: str
+    description: str = ""
+    enabled_by_default: bool = True
+    depends_on: list[str] = Field(default_factory=list)
+    passwords: list[str | PasswordSpec] = Field(default_factory=list)
+    ports: list[Port] = Field(default_factory=list)
+    containers: dict[str, ContainerDef] = Field(default_factory=dict)
+    databases: list[Database] = Field(default_factory=list)
+    steps: list[Step] = Field(default_factory=list)
+    keystone: Registration | None = None
+
+    @field_validator("containers")
+    @classmethod
+    def _keys(cls, value: dict[str, ContainerDef]) -> dict[str, ContainerDef]:
+        import re
+
+        for key in value:
+            if not re.match(KEY_PATTERN, key):
+                raise ValueError(f"container key `{key}` must match {KEY_PATTERN}")
+        return value
+
+    @property
+    def password_names(self) -> list[str]:
+        return [p if isinstance(p, str) else p.name for p in self.passwords]
+
+    @property
+    def folder(self) -> Path:
+        return service_dirs()[self.name]
+
+
+def parse_service(path: Path) -> ServiceDef:
+    """Validate one service.yml; every problem is reported at file:line."""
+    located = load_mapping(path, missing_ok=False)
+    data = dict(located.data)
+    data.setdefault("name", path.parent.name.replace("_", "-"))
+    try:
+        service = ServiceDef.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{located.where_path(err['loc'])}: `{'.'.join(str(p) for p in err['loc'])}`: {err['msg']}"
+                    for err in exc.errors()]
+        raise ConfigError(f"{len(problems)} problem(s) in {path}", "fix the service definition", details=problems) \
+            from exc
+    _check_references(service, path)
+    return service
+
+
+def _check_references(service: ServiceDef, path: Path) -> None:
+    """Steps and ports must name containers of this service; templates must exist."""
+    problems = []
+    for step in service.steps:
+        if step.container not in service.containers:
+            problems.append(f"step `{step.name}` uses unknown container `{step.container}`")
+    for port in service.ports:
+        if port.container not in service.containers:
+            problems.append(f"port {port.port} names unknown container `{port.container}`")
+    files = [f for c in service.containers.values() for f in c.config] + [f for s in service.steps for f in s.config]
+    for item in files:
+        if not (path.parent / "templates" / item.template).is_file():
+            problems.append(f"template `{item.template}` not found in {path.parent / 'templates'}")
+    if problems:
+        raise ConfigError(f"{len(problems)} problem(s) in {path}", "fix the service definition", details=problems)
+
+
+@lru_cache(maxsize=None)
+def load_service(name: str) -> ServiceDef:
+    dirs = service_dirs()
+    if name not in dirs or not (dirs[name] / "service.yml").is_file():
+        raise ConfigError(f"unknown service `{name}`", f"known services: {', '.join(deployable_services())}")
+    return parse_service(dirs[name] / "service.yml")
+
+
+def deployable_services() -> list[str]:
+    """Services whose folder has a service.yml (image-only folders such as `base` are not deployed)."""
+    return [name for name, path in service_dirs().items() if (path / "service.yml").is_file()]

@@ -1,0 +1,48 @@
+"""The small state file of a deployment: step stamps and config hashes applied by restarts.
+
+Labels are fixed when a container is created, so after a restart-only change the loaded config hash is
+recorded here (keyed by container id: a recreated container falls back to its label).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+_LOCK = threading.Lock()
+
+
+class StateStore:
+    def __init__(self, deployment_dir: Path) -> None:
+        self.path = deployment_dir / "state.json"
+
+    def read(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {"stamps": {}, "applied": {}}
+        data.setdefault("stamps", {})
+        data.setdefault("applied", {})
+        return data if isinstance(data, dict) else {"stamps": {}, "applied": {}}
+
+    def _update(self, section: str, key: str, value: str | None) -> None:
+        with _LOCK:
+            data = self.read()
+            if value is None:
+                data[section].pop(key, None)
+            else:
+                data[section][key] = value
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)
+
+    def set_stamp(self, step_id: str, stamp: str | None) -> None:
+        self._update("stamps", step_id, stamp)
+
+    def set_applied(self, container_id: str, config_hash: str | None) -> None:
+        self._update("applied", container_id, config_hash)
