@@ -69,8 +69,12 @@ def parse_yaml(text: str, path: Path) -> tuple[Any, yaml.Node | None]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        context = ""
+        if exc.context and exc.context_mark and exc.context_mark is not mark:
+            start = exc.context_mark
+            context = f" ({exc.context} started at {path}:{start.line + 1}:{start.column + 1})"
         raise ConfigError(
-            f"{path}{pos}: malformed YAML: {exc.problem or exc}",
+            f"{path}{pos}: malformed YAML: {exc.problem or exc}{context}",
             "fix the syntax at that position (indentation, a missing ':' or an unclosed quote)",
         ) from exc
     except yaml.YAMLError as exc:
