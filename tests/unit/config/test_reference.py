@@ -1,0 +1,41 @@
+"""The generated globals.yml reference in docs/ and etc/ matches the model, and the example is valid."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from berth.config.globals import GlobalsBase
+from berth.config.loader import validate_globals
+from berth.config.reference import example_globals, replace_table, type_name
+from berth.config.yamlfile import mapping_from_text
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_docs_table_is_current() -> None:
+    document = (ROOT / "docs" / "configuration.md").read_text()
+    assert replace_table(document) == document, "run `python -m berth.config.reference` to regenerate"
+
+
+def test_example_globals_is_current() -> None:
+    assert (ROOT / "etc" / "berth" / "globals.yml").read_text() == example_globals()
+
+
+def test_example_uncommented_is_valid_and_equals_defaults() -> None:
+    text = re.sub(r"^#(\w+:)", r"\1", example_globals(), flags=re.MULTILINE)
+    text = re.sub(r"^#(  )", r"\1", text, flags=re.MULTILINE)
+    located = mapping_from_text(text, Path("globals.yml"))
+    model, problems = validate_globals(located)
+    assert problems == [] and model is not None
+    assert set(located.data) == set(GlobalsBase.model_fields)
+    defaults = GlobalsBase()
+    assert all(getattr(model, key) == getattr(defaults, key) for key in GlobalsBase.model_fields
+               if key != "image_packages")
+    assert model.image_packages["keystone"].append == ["vim-tiny"]
+
+
+def test_type_names() -> None:
+    fields = GlobalsBase.model_fields
+    assert type_name(fields["nova_compute_virt_type"].annotation) == "one of `auto`, `kvm`, `qemu`"
+    assert type_name(fields["api_address"].annotation) == "string or null"
