@@ -1,0 +1,52 @@
+"""load_config: one Config with globals, secrets and inventory, or one ConfigError listing every problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from berth.config.inventory import LOCALHOST
+from berth.config.loader import load_config
+from berth.config.passwords import genpwd, service_secret_specs
+from berth.errors import ConfigError, ExitCode
+
+
+def test_load_config_wires_everything(tmp_path: Path) -> None:
+    genpwd(tmp_path / "passwords.yml", service_secret_specs())
+    config = load_config(tmp_path)
+    assert config.globals.network_interface == "lo" and config.api_address == "127.0.0.1"
+    assert config.inventory.is_all_in_one and config.inventory.hosts_in("control") == [LOCALHOST]
+    assert set(config.passwords) == set(service_secret_specs())
+    assert config.overrides_dir == tmp_path / "config"
+
+
+def test_load_config_with_inventory_file(tmp_path: Path) -> None:
+    genpwd(tmp_path / "passwords.yml", service_secret_specs())
+    inventory = tmp_path / "multinode"
+    inventory.write_text("".join(f"[{g}]\nhost1\n" for g in
+                                 ("control", "network", "compute", "storage", "monitoring", "deployment")))
+    config = load_config(tmp_path, inventory_path=inventory)
+    assert not config.inventory.is_all_in_one and config.inventory.groups_of("host1")[0] == "compute"
+
+
+def test_load_config_lists_every_problem(tmp_path: Path) -> None:
+    (tmp_path / "globals.yml").write_text("network_interface: nosuch0\nimage_tagg: x\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, inventory_path=tmp_path / "missing")
+    err = info.value
+    assert err.exit_code == ExitCode.CONFIG and "3 problem(s)" in err.message
+    assert err.details == [
+        f"{tmp_path}/globals.yml:2: unknown key `image_tagg` (did you mean `image_tag`?)",
+        f"{tmp_path}/passwords.yml: does not exist (run `berth --config-dir {tmp_path} genpwd` to create it)",
+        f"{tmp_path}/missing: inventory does not exist",
+    ]
+
+
+def test_missing_interface_is_located_in_globals(tmp_path: Path) -> None:
+    genpwd(tmp_path / "passwords.yml", service_secret_specs())
+    (tmp_path / "globals.yml").write_text("# addresses\nnetwork_interface: nosuch0\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    [problem] = info.value.details
+    assert problem.startswith(f"{tmp_path}/globals.yml:2: network_interface: interface `nosuch0` does not exist")
