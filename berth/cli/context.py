@@ -32,7 +32,7 @@ class AppContext:
     _config: Any = field(default=None, repr=False)
 
     @property
-    def config(self) -> "Config":
+    def config(self) -> Config:
         """The validated, layered configuration (raises ConfigError with every problem located)."""
         if self._config is None:
             from berth.config.loader import load_config

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ def service_names() -> list[str]:
     return list(service_dirs())
 
 
-@lru_cache(maxsize=None)
+@cache
 def service_meta(name: str) -> dict[str, Any]:
     """The raw service.yml of a service ({} when the folder only has images)."""
     path = service_dirs()[name] / "service.yml"

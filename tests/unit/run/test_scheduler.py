@@ -22,7 +22,7 @@ def recorder(order: list[str], status: Status | None = None, sleep: float = 0.0)
 
 def test_dependencies_run_first():
     done: list[str] = []
-    mk = lambda k: (lambda p: done.append(k))  # noqa: E731
+    mk = lambda k: (lambda p: done.append(k))
     tasks = [Task("keystone", mk("keystone"), frozenset({"mariadb"})), Task("mariadb", mk("mariadb")),
              Task("glance", mk("glance"), frozenset({"keystone", "mariadb"}))]
     result = run_graph(tasks, max_workers=4)
