@@ -6,7 +6,7 @@ with file:line) because a typo in a deployment definition would otherwise silent
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -122,7 +122,7 @@ class KeystoneService(_Strict):
 class KeystoneEndpoint(_Strict):
     service: str
     url: str  # templated
-    interfaces: list[Literal["public", "internal", "admin"]] = Field(default_factory=lambda: ["public", "internal"])
+    interfaces: list[Literal["public", "internal", "admin"]] = ["public", "internal"]
 
 
 class KeystoneUser(_Strict):
@@ -213,7 +213,7 @@ def _check_references(service: ServiceDef, path: Path) -> None:
         raise ConfigError(f"{len(problems)} problem(s) in {path}", "fix the service definition", details=problems)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_service(name: str) -> ServiceDef:
     dirs = service_dirs()
     if name not in dirs or not (dirs[name] / "service.yml").is_file():

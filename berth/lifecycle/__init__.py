@@ -1,0 +1,1 @@
+"""Operations on a deployment: render, deploy, prechecks, post-deploy, status."""

@@ -1,0 +1,295 @@
+"""Render the desired state of one host: service definitions + configuration -> DesiredState.
+
+Everything a container will be created with ends up in `spec` (plain JSON data) or in `files` (the config
+directory, post-override), so hashing them says exactly whether a container must change.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from berth.config.globals import is_enabled
+from berth.config.loader import Config
+from berth.config.overrides import apply_overrides
+from berth.config.passwords import secret_values
+from berth.errors import ConfigError
+from berth.state.desired import DesiredContainer, DesiredState, DesiredStep, ServiceUnit
+from berth.state.hashing import canonical_json, sha256
+from berth.state.model import ConfigFile, ContainerDef, ServiceDef, Step, deployable_services, load_service
+
+DEFAULT_DEPLOYMENT = "berth"
+CONFIG_MOUNT = "/var/lib/berth/config"
+LOG_MOUNT = "/var/log/berth"
+DB_SERVICE, DB_CONTAINER, DB_VOLUME = "mariadb", "mariadb", "mariadb"
+
+
+def container_name(deployment: str, key: str) -> str:
+    """`keystone` for the default deployment, `<deployment>-keystone` otherwise (tests run side by side)."""
+    return key if deployment == DEFAULT_DEPLOYMENT else f"{deployment}-{key}"
+
+
+def volume_name(deployment: str, volume: str) -> str:
+    return f"{deployment}_{volume}"
+
+
+def image_ref(config: Config, image: str) -> str:
+    g = config.globals
+    prefix = f"{g.docker_registry}/" if g.docker_registry else ""
+    return f"{prefix}{g.image_namespace}/{image}:{g.image_tag}"
+
+
+def enabled_services(config: Config) -> list[ServiceDef]:
+    return [load_service(n) for n in deployable_services() if is_enabled(config.globals, n)]
+
+
+def hosts_for(config: Config, group: str) -> list[str]:
+    inventory = config.inventory
+    return inventory.hosts_in(group) if inventory is not None else ["localhost"]
+
+
+def readable_files(config: Config) -> set[tuple[str, str, str]]:
+    """(service, container, file name) of every generated file an override may target (`config validate`)."""
+    out: set[tuple[str, str, str]] = set()
+    for service in enabled_services(config):
+        for key, container in service.containers.items():
+            out.update((service.name, key, f.name) for f in container.config)
+        for step in service.steps:
+            out.update((service.name, step.container, f.name) for f in step.config)
+    return out
+
+
+class Renderer:
+    """Renders one host's desired state; holds the Jinja environment and the template context."""
+
+    def __init__(self, config: Config, images: Mapping[str, str], host: str = "localhost") -> None:
+        self.config = config
+        self.images = images
+        self.host = host
+        self.deployment = config.globals.deployment_name
+        self.api_address = config.api_address
+        self.base_context = self._context()
+
+    def _context(self) -> dict[str, Any]:
+        g = self.config.globals
+        pw = {k: ("" if v is None else v) for k, v in self.config.passwords.items()}
+        return {
+            **g.model_dump(mode="json"),
+            "passwords": pw,
+            "api_address": self.api_address,
+            "deployment": self.deployment,
+            "host": self.host,
+            "workers": g.openstack_service_workers,
+            "container_name": lambda key: container_name(self.deployment, key),
+            "database_url": lambda db, user, password: (
+                f"mysql+pymysql://{user}:{pw.get(password, '')}@{self.api_address}:3306/{db}"
+            ),
+            "transport_url": f"rabbit://openstack:{pw.get('rabbitmq_password', '')}@{self.api_address}:5672//",
+            "memcached_servers": f"{self.api_address}:11211",
+            "keystone_url": f"http://{self.api_address}:5000",
+        }
+
+    def render(self) -> DesiredState:
+        services = enabled_services(self.config)
+        names = {s.name for s in services}
+        units: list[ServiceUnit] = []
+        containers: list[DesiredContainer] = []
+        steps: list[DesiredStep] = []
+        for service in services:
+            service_containers = self._containers(service)
+            if not service_containers:
+                continue
+            containers += service_containers.values()
+            steps += self._steps(service, service_containers)
+            deps = tuple(d for d in service.depends_on if d in names)
+            units.append(ServiceUnit(service.name, self.host, deps, self._volumes(service)))
+        _check_dependencies(services)
+        return DesiredState(self.deployment, tuple(units), tuple(containers), tuple(steps),
+                            frozenset(secret_values(self.config.passwords)))
+
+    # --- containers ----------------------------------------------------------------------------------------------
+
+    def _containers(self, service: ServiceDef) -> dict[str, DesiredContainer]:
+        out = {}
+        for key, definition in service.containers.items():
+            if self.host in hosts_for(self.config, definition.group):
+                out[key] = self._container(service, key, definition)
+        return out
+
+    def _container(self, service: ServiceDef, key: str, d: ContainerDef) -> DesiredContainer:
+        ctx = {**self.base_context, "service": service.name, "container": key}
+        files = self._files(service, key, d.config, ctx)
+        files["config.json"] = _config_json(service.name, d, self._value(service, d.command, ctx))
+        ref = image_ref(self.config, d.image)
+        return DesiredContainer(
+            key=key, service=service.name, name=container_name(self.deployment, key), host=self.host, image=ref,
+            image_id=self.images.get(ref), spec=self._spec(service, key, d, ref, ctx), files=files,
+            health=tuple(self._value(service, d.healthcheck.test, ctx)) if d.healthcheck else (),
+            health_timeout=d.healthcheck.wait_timeout if d.healthcheck else 60.0, stop_timeout=d.stop_timeout,
+        )
+
+    def _spec(self, service: ServiceDef, key: str, d: ContainerDef, ref: str, ctx: dict[str, Any]) -> dict[str, Any]:
+        """Every create-time field as plain data: what the label hash and the field diff are computed from."""
+        g = self.config.globals
+        config_dir = str(self.config.deployment_dir / "config" / key)
+        binds = [f"{config_dir}:{CONFIG_MOUNT}:ro", f"{g.log_dir}/{service.name}:{LOG_MOUNT}/{service.name}"]
+        binds += [self._volume_spec(v) for v in self._value(service, d.volumes, ctx)]
+        health = None
+        if d.healthcheck:
+            h = d.healthcheck
+            health = {"test": ["CMD", "berth-health", *self._value(service, h.test, ctx)], "interval": h.interval,
+                      "timeout": h.timeout, "retries": h.retries, "start_period": h.start_period}
+        return {
+            "image": ref,
+            "network_mode": "host",
+            "environment": self._value(service, d.environment, ctx),
+            "volumes": binds,
+            "cap_add": sorted(d.cap_add),
+            "privileged": bool(d.privileged and g.container_privileged),
+            "pid_mode": d.pid_mode,
+            "ipc_mode": d.ipc_mode,
+            "devices": list(d.devices),
+            "security_opt": list(d.security_opt),
+            "init": d.init,
+            "restart": d.restart,
+            "healthcheck": health,
+            "stop_timeout": d.stop_timeout,
+        }
+
+    def _volume_spec(self, text: str) -> str:
+        source, _, rest = text.partition(":")
+        if not rest:
+            raise ConfigError(f"volume `{text}` must be `name:/path[:ro]` or `/host/path:/path[:ro]`")
+        if not source.startswith("/"):
+            source = volume_name(self.deployment, source)
+        return f"{source}:{rest}"
+
+    def _volumes(self, service: ServiceDef) -> tuple[str, ...]:
+        names = set()
+        for d in service.containers.values():
+            for text in d.volumes:
+                source = text.partition(":")[0]
+                if not source.startswith("/") and "{" not in source:
+                    names.add(volume_name(self.deployment, source))
+        return tuple(sorted(names))
+
+    def _files(self, service: ServiceDef, key: str, items: list[ConfigFile], ctx: dict[str, Any]) -> dict[str, str]:
+        out = {}
+        for item in items:
+            rendered = self._template(service, item.template, ctx)
+            out[item.name] = apply_overrides(self.config.config_dir, service.name, key, self.host, item.name, rendered)
+        return out
+
+    # --- steps ---------------------------------------------------------------------------------------------------
+
+    def _steps(self, service: ServiceDef, containers: dict[str, DesiredContainer]) -> list[DesiredStep]:
+        out = [self._database_step(service, db) for db in service.databases]
+        for step in service.steps:
+            if step.container in containers:
+                out.append(self._oneshot(service, step, containers[step.container]))
+        if service.keystone is not None:
+            out.append(self._register_step(service))
+        return out
+
+    def _database_step(self, service: ServiceDef, db: Any) -> DesiredStep:
+        payload = {"database": db.name, "user": db.user, "password": db.password}
+        secret = str(self.config.passwords.get(db.password, ""))
+        return DesiredStep(service=service.name, name=f"database-{db.name}", kind="database", host=self.host,
+                           base=sha256(canonical_json({**payload, "secret": sha256(secret)})),
+                           stamp_volumes=(volume_name(self.deployment, DB_VOLUME),), payload=payload)
+
+    def _oneshot(self, service: ServiceDef, step: Step, base: DesiredContainer) -> DesiredStep:
+        definition = service.containers[step.container]
+        ctx = {**self.base_context, "service": service.name, "container": step.container}
+        files = {k: v for k, v in base.files.items() if k != "config.json"}
+        files.update(self._files(service, step.container, step.config, ctx))
+        d = definition.model_copy(update={"config": definition.config + step.config, "log_file": None,
+                                          "user": step.user or definition.user})
+        files["config.json"] = _config_json(service.name, d, self._value(service, step.command, ctx))
+        key = f"{step.container}--{step.name}"
+        spec = dict(base.spec)
+        spec["volumes"] = [f"{self.config.deployment_dir / 'config' / key}:{CONFIG_MOUNT}:ro", *base.spec["volumes"][1:]]
+        spec["environment"] = {**base.spec["environment"], **self._value(service, step.environment, ctx)}
+        spec.update(restart="no", healthcheck=None)
+        container = DesiredContainer(key=key, service=service.name, name=container_name(self.deployment, key),
+                                     host=self.host, image=base.image, image_id=base.image_id, spec=spec, files=files)
+        return DesiredStep(service=service.name, name=step.name, kind="oneshot", host=self.host, phase=step.phase,
+                           base=container.config_hash, container=container, timeout=step.timeout,
+                           stamp_volumes=tuple(volume_name(self.deployment, v) for v in step.stamp_volumes))
+
+    def _register_step(self, service: ServiceDef) -> DesiredStep:
+        assert service.keystone is not None
+        ctx = {**self.base_context, "service": service.name}
+        data = self._value(service, service.keystone.model_dump(mode="json"), ctx)
+        secrets = {u["password"]: sha256(str(self.config.passwords.get(u["password"], ""))) for u in data["users"]}
+        return DesiredStep(service=service.name, name="keystone-register", kind="register", host=self.host,
+                           phase=service.keystone.phase, payload=data,
+                           base=sha256(canonical_json({"data": data, "secrets": secrets})),
+                           stamp_volumes=(volume_name(self.deployment, DB_VOLUME),))
+
+    # --- templating ----------------------------------------------------------------------------------------------
+
+    def _template(self, service: ServiceDef, name: str, ctx: dict[str, Any]) -> str:
+        try:
+            return _environment(str(service.folder / "templates")).get_template(name).render(ctx)
+        except jinja2.TemplateError as exc:
+            where = f"{service.folder / 'templates' / name}"
+            line = f":{exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) and exc.lineno else ""
+            raise ConfigError(f"{where}{line}: cannot render: {exc}",
+                              "a value the template needs is missing: check globals.yml and passwords.yml") from exc
+
+    def _value(self, service: ServiceDef, value: Any, ctx: dict[str, Any]) -> Any:
+        """Render every string inside a service.yml value (lists and mappings recursively)."""
+        if isinstance(value, str):
+            if "{" not in value:
+                return value
+            try:
+                return _environment(str(service.folder / "templates")).from_string(value).render(ctx)
+            except jinja2.TemplateError as exc:
+                raise ConfigError(f"{service.folder / 'service.yml'}: cannot render `{value}`: {exc}",
+                                  "check the variable names (see docs/services.md)") from exc
+        if isinstance(value, list):
+            return [self._value(service, v, ctx) for v in value]
+        if isinstance(value, dict):
+            return {k: self._value(service, v, ctx) for k, v in value.items()}
+        return value
+
+
+@cache
+def _environment(folder: str) -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(folder), undefined=jinja2.StrictUndefined,
+                              keep_trailing_newline=True, autoescape=False)
+
+
+def _config_json(service: str, d: ContainerDef, command: Any) -> str:
+    """The image contract's config.json for one container (see docs/image-contract.md)."""
+    log_dir = f"{LOG_MOUNT}/{service}"
+    data: dict[str, Any] = {"command": command, "user": d.user}
+    if d.log_file:
+        data["log_file"] = f"{log_dir}/{d.log_file}"
+    data["files"] = [{"source": f.name, "dest": f.dest, "owner": f.owner, "mode": f.mode} for f in d.config]
+    data["directories"] = [{"path": log_dir, "owner": d.user, "mode": "0750"}] + [
+        {"path": x.path, "owner": x.owner, "mode": x.mode, "recurse": x.recurse} for x in d.directories]
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def _check_dependencies(services: list[ServiceDef]) -> None:
+    known = set(deployable_services())
+    for service in services:
+        unknown = [d for d in service.depends_on if d not in known]
+        if unknown:
+            raise ConfigError(f"service `{service.name}` depends on unknown {', '.join(unknown)}",
+                              f"fix depends_on in {service.folder / 'service.yml'}")
+
+
+def render_desired(config: Config, images: Mapping[str, str], host: str = "localhost") -> DesiredState:
+    return Renderer(config, images, host).render()
+
+
+def config_dir_of(config: Config, key: str) -> Path:
+    return config.deployment_dir / "config" / key
