@@ -1,0 +1,69 @@
+#!/bin/sh
+# /init of berth's test guest (busybox only). It proves a cloud works end to end: the virtio NIC comes up,
+# DHCP gives an address, the metadata service answers with this instance's id, and the console shows it all.
+# Kernel command line knobs: berth.metadata_timeout=SECONDS (default 30), berth.dhcp_tries=N (default 15).
+/bin/busybox mkdir -p /proc /sys /dev /sbin /usr/bin /usr/sbin /run /tmp /etc /www
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+
+param() {  # param NAME DEFAULT: value of NAME=... on the kernel command line
+    v=$(tr ' ' '\n' < /proc/cmdline | sed -n "s/^$1=//p" | tail -n 1)
+    echo "${v:-$2}"
+}
+
+say() {  # marker lines go to the console, and also to ttyS0 when the console is elsewhere
+    echo "$*"
+    grep -q 'console=ttyS0' /proc/cmdline || { [ -c /dev/ttyS0 ] && echo "$*" > /dev/ttyS0; }
+}
+
+for m in $(cat /etc/berth/modules); do
+    insmod "/lib/modules/$m.ko" || echo "berth-guest: insmod $m failed"
+done
+echo 1 > /proc/sys/kernel/printk   # keep kernel messages from splitting the marker lines
+
+ip link set lo up
+iface=""
+for _ in $(seq 50); do
+    iface=$(ls /sys/class/net | grep -v '^lo$' | head -n 1)
+    [ -n "$iface" ] && break
+    sleep 0.1
+done
+
+addr=none
+if [ -n "$iface" ]; then
+    ip link set "$iface" up
+    udhcpc -i "$iface" -s /etc/udhcpc.script -t "$(param berth.dhcp_tries 15)" -T 2 -b
+    [ -s /run/berth-ip ] && addr=$(cat /run/berth-ip)
+fi
+
+fetch() {  # busybox 1.35's `wget -T` crashes when a connection fails, so `timeout` bounds it instead
+    timeout 5 wget -q -O - "$1" 2>/dev/null
+}
+
+metadata_id() {  # OpenStack metadata first, EC2-style as the fallback
+    fetch http://169.254.169.254/openstack/latest/meta_data.json \
+        | grep -o '"uuid": *"[^"]*"' | head -n 1 | cut -d '"' -f 4 | grep . && return 0
+    fetch http://169.254.169.254/latest/meta-data/instance-id | grep .
+}
+
+id=unknown
+deadline=$(( $(date +%s) + $(param berth.metadata_timeout 30) ))
+while [ "$addr" != none ]; do
+    got=$(metadata_id) && { id=$(echo "$got" | head -n 1); break; }
+    [ "$(date +%s)" -ge "$deadline" ] && break
+    sleep 1
+done
+
+say "BERTH-TEST-GUEST-OK"
+say "BERTH-IP $addr"
+say "BERTH-INSTANCE-ID $id"
+printf 'BERTH-TEST-GUEST-OK\nBERTH-IP %s\nBERTH-INSTANCE-ID %s\n' "$addr" "$id" > /www/index.html
+httpd -p 80 -h /www
+
+# PID 1 must never exit (the kernel would panic); waiting also reaps orphaned processes.
+while :; do
+    sleep 3600 &
+    wait
+done
