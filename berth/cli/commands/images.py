@@ -1,0 +1,138 @@
+"""`berth push`, `berth images export|import`, `berth registry start|stop|status`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from docker import DockerClient
+
+from berth.cli.commands.build import make_plan
+from berth.cli.context import AppContext, pass_app
+from berth.errors import ConfigError
+from berth.images.registry import RegistryStatus
+
+
+def _refs(app: AppContext, names: tuple[str, ...]) -> list[str]:
+    """References of the named images (image, service or profile names; default core) that exist."""
+    _client, plan = make_plan(app, names or ("core",), False, None)
+    return [item.ref for item in plan.images.values()]
+
+
+@click.command("push")
+@click.argument("names", nargs=-1)
+@pass_app
+def push_cmd(app: AppContext, names: tuple[str, ...]) -> None:
+    """Push images NAMES (default: all) and their parents to docker_registry."""
+    from berth.images.registry import push
+
+    client, plan = make_plan(app, names, False, None)
+    if not plan.settings.registry:
+        raise ConfigError("docker_registry is empty: there is nowhere to push to",
+                          "set `docker_registry: 127.0.0.1:4000` in globals.yml and `berth registry start`")
+    for item in plan.images.values():
+        if not item.cached:
+            raise ConfigError(f"{item.ref} is not built (or out of date)", f"run `berth build {item.node.name}` first")
+    for item in plan.images.values():
+        app.echo(f"pushing {item.ref}")
+        push(client, item.ref)
+
+
+@click.group("images")
+def images_group() -> None:
+    """Offline bundles of built images."""
+
+
+@images_group.command("export")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("names", nargs=-1)
+@click.option("--level", type=click.IntRange(1, 9), default=1, show_default=True, help="gzip compression level.")
+@pass_app
+def export_cmd(app: AppContext, file: Path, names: tuple[str, ...], level: int) -> None:
+    """Write images NAMES (default: core) and their parents to a compressed bundle FILE."""
+    from berth.engine.docker_engine import connect
+    from berth.images.bundle import export_bundle
+
+    refs = _refs(app, names)
+    images = export_bundle(connect(), refs, file, level)
+    _report(app, "exported", file, images)
+
+
+@images_group.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@pass_app
+def import_cmd(app: AppContext, file: Path) -> None:
+    """Load a bundle made by `berth images export` and check its manifest."""
+    from berth.engine.docker_engine import connect
+    from berth.images.bundle import import_bundle
+
+    _report(app, "imported", file, import_bundle(connect(), file))
+
+
+def _report(app: AppContext, verb: str, file: Path, images: list) -> None:  # type: ignore[type-arg]
+    if app.json:
+        click.echo(json.dumps({"file": str(file), verb: [vars(i) for i in images]}, indent=2))
+        return
+    app.echo(f"{verb} {len(images)} image(s) {'to' if verb == 'exported' else 'from'} {file}")
+    for image in images:
+        app.echo(f"  {image.ref}  {image.hash[:12]}")
+
+
+@click.group("registry")
+def registry_group() -> None:
+    """The local image registry container (berth_registry on 127.0.0.1:<registry_port>)."""
+
+
+def _registry_context(app: AppContext) -> tuple[DockerClient, int, str]:
+    from berth.cli.commands.build import image_globals
+    from berth.engine.docker_engine import connect
+    from berth.images.render import RenderSettings
+
+    globals_ = image_globals(app)
+    settings = RenderSettings(namespace=globals_.image_namespace, tag=globals_.image_tag,
+                              registry=globals_.docker_registry)
+    return connect(), globals_.registry_port, settings.ref("registry")
+
+
+def _show(app: AppContext, state: RegistryStatus) -> None:
+    if app.json:
+        click.echo(json.dumps(vars(state)))
+    else:
+        click.echo(f"registry: {state.state} on {state.address}")
+
+
+@registry_group.command("start")
+@pass_app
+def registry_start(app: AppContext) -> None:
+    """Start the registry (build it first: `berth build registry`)."""
+    from berth.images import registry
+
+    client, port, ref = _registry_context(app)
+    _show(app, registry.start(client, ref, port))
+
+
+@registry_group.command("stop")
+@pass_app
+def registry_stop(app: AppContext) -> None:
+    """Stop and remove the registry container; pushed images stay in its volume."""
+    from berth.images import registry
+
+    client, port, _ref = _registry_context(app)
+    _show(app, registry.stop(client, port))
+
+
+@registry_group.command("status")
+@pass_app
+def registry_status(app: AppContext) -> None:
+    """Whether the registry runs, and where."""
+    from berth.images import registry
+
+    client, port, _ref = _registry_context(app)
+    _show(app, registry.status(client, port))
+
+
+def register(group: click.Group) -> None:
+    group.add_command(push_cmd)
+    group.add_command(images_group)
+    group.add_command(registry_group)

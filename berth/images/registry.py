@@ -1,0 +1,90 @@
+"""The local image registry container and pushing images to `docker_registry`.
+
+`berth registry start` runs the `registry` image (Debian's docker-registry) as container berth_registry,
+published on 127.0.0.1:<registry_port> only, storing blobs in a named volume so they survive restarts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import docker
+import docker.errors
+
+from berth.engine import labels
+from berth.engine.docker_engine import engine_errors
+from berth.errors import BuildError, NotFoundError
+
+CONTAINER = "berth_registry"
+VOLUME = "berth_registry"
+INTERNAL_PORT = 5000
+
+
+@dataclass(frozen=True)
+class RegistryStatus:
+    running: bool
+    state: str  # engine state, or "absent"
+    address: str
+    image: str = ""
+
+
+def _container(client: docker.DockerClient) -> docker.models.containers.Container | None:
+    try:
+        with engine_errors(f"looking up container {CONTAINER}"):
+            return client.containers.get(CONTAINER)
+    except docker.errors.NotFound:
+        return None
+
+
+def status(client: docker.DockerClient, port: int) -> RegistryStatus:
+    found = _container(client)
+    address = f"127.0.0.1:{port}"
+    if found is None:
+        return RegistryStatus(False, "absent", address)
+    return RegistryStatus(found.status == "running", found.status, address, ",".join(found.image.tags))
+
+
+def start(client: docker.DockerClient, image_ref: str, port: int) -> RegistryStatus:
+    """Start (or create) the registry container; the image must have been built (`berth build registry`)."""
+    found = _container(client)
+    if found is not None and found.status != "running":
+        with engine_errors(f"starting {CONTAINER}"):
+            found.start()
+    elif found is None:
+        _require_image(client, image_ref)
+        command = ["docker-registry", "serve", "/etc/docker/registry/berth.yml"]
+        with engine_errors(f"creating {CONTAINER}"):
+            client.containers.run(
+                image_ref, command, name=CONTAINER, user="docker-registry", detach=True, restart_policy={"Name": "unless-stopped"},
+                ports={f"{INTERNAL_PORT}/tcp": ("127.0.0.1", port)},
+                volumes={VOLUME: {"bind": "/var/lib/docker-registry", "mode": "rw"}},
+                labels={labels.MANAGED: "true", labels.SERVICE: "registry", labels.CONTAINER: CONTAINER},
+            )
+    return status(client, port)
+
+
+def stop(client: docker.DockerClient, port: int, remove: bool = True) -> RegistryStatus:
+    """Stop and remove the container; the named volume (the pushed images) stays."""
+    found = _container(client)
+    if found is not None:
+        with engine_errors(f"stopping {CONTAINER}"):
+            found.stop(timeout=10)
+            if remove:
+                found.remove()
+    return status(client, port)
+
+
+def _require_image(client: docker.DockerClient, ref: str) -> None:
+    with engine_errors(f"looking up image {ref}"):
+        if not client.api.images(name=ref, quiet=True):
+            raise NotFoundError(f"image {ref} does not exist", "build it first: `berth build registry`")
+
+
+def push(client: docker.DockerClient, ref: str) -> None:
+    """Push one image reference; the engine's error (e.g. registry unreachable) becomes a BuildError."""
+    repo, tag = ref.rsplit(":", 1)
+    with engine_errors(f"pushing {ref}"):
+        for chunk in client.api.push(repo, tag=tag, stream=True, decode=True):
+            if chunk.get("error"):
+                raise BuildError(f"pushing {ref} failed: {chunk['error']}",
+                                 "is the registry running? `berth registry status`")
