@@ -175,6 +175,10 @@ def wait_healthy(client: docker.DockerClient, container: Container, want: Desire
         with engine_errors(f"inspecting container {container.name}"):
             container.reload()
         state = container.attrs.get("State", {})
+        if state.get("Restarting") or container.attrs.get("RestartCount", 0):
+            raise DeployError(f"container {container.name} keeps restarting (exit status {state.get('ExitCode')})",
+                              f"see `berth logs {want.key}`; fix the cause and run `berth deploy` again",
+                              details=log_tail(container, secrets))
         if not state.get("Running"):
             raise DeployError(f"container {container.name} exited with status {state.get('ExitCode')} while starting",
                               f"see `berth logs {want.key}`; fix the cause and run `berth deploy` again",
@@ -202,10 +206,12 @@ def _probe(container: Container, health: tuple[str, ...]) -> tuple[int, str]:
 
 
 def replace_container(client: docker.DockerClient, deployment: str, old: Container, want: DesiredContainer,
-                      secrets: Collection[str], progress: Progress, on_failure: Callable[[], None]) -> Container:
+                      secrets: Collection[str], progress: Progress, on_failure: Callable[[], None],
+                      wait: Callable[[Container], None]) -> Container:
     """Recreate: stop old, rename it aside, create + start new, wait healthy, remove old; or put the old one back.
 
-    `on_failure` restores what the old container needs (its previous config files) before it is restarted.
+    `on_failure` restores what the old container needs (its previous config files) before it is restarted;
+    `wait` waits for the new container's health (the caller times it).
     """
     aside = f"{want.name}{ASIDE_SUFFIX}"
     leftover = get_container(client, aside)
@@ -219,8 +225,7 @@ def replace_container(client: docker.DockerClient, deployment: str, old: Contain
     try:
         new = create(client, deployment, want)
         start(new)
-        progress(f"{want.name}: waiting for health")
-        wait_healthy(client, new, want, secrets, progress)
+        wait(new)
     except (DeployError, EngineError) as exc:
         progress(f"{want.name}: failed, putting the old container back")
         if new is not None:

@@ -150,9 +150,10 @@ class Executor:
         elif action is Action.RECREATE:
             assert old is not None
             previous = dict(self._previous_files(change))
-            container = actions.replace_container(
+            actions.replace_container(
                 client, deployment, old, want, self.secrets, progress,
-                on_failure=lambda: actions.write_config_dir(self._config_dir(want.key), previous))
+                on_failure=lambda: actions.write_config_dir(self._config_dir(want.key), previous),
+                wait=lambda new: self._health(new, want, progress))
             done.append(f"{want.name}: recreated")
             return
         elif action is Action.RESTART:

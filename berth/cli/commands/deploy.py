@@ -1,0 +1,110 @@
+"""`berth deploy` and `berth prechecks`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from berth.cli.context import AppContext, pass_app
+from berth.errors import Aborted, EngineError, PrecheckError
+from berth.run.events import Status
+
+WORDS = {Status.CACHED: "unchanged", Status.SUCCEEDED: "deployed"}
+
+
+def _checks_output(app: AppContext, checks: list) -> None:  # type: ignore[type-arg]
+    for check in checks:
+        mark = "ok  " if check.ok else ("warn" if check.warning else "FAIL")
+        app.echo(f"{mark}  {check.name:<18} {check.message}")
+        if not check.ok and check.fix:
+            app.echo(f"      {'':<18} fix: {check.fix}")
+
+
+def _prechecks(app: AppContext, services: list[str] | None, show_ok: bool) -> None:
+    """Run every check; raise PrecheckError (exit 5) listing each failure with its fix."""
+    from berth.engine.docker_engine import connect
+    from berth.lifecycle.deploy import snapshot
+    from berth.lifecycle.prechecks import failed, run_prechecks
+
+    config = app.config
+    client, error, snap = None, "", None
+    try:
+        client = connect()
+    except EngineError as err:
+        error = err.message
+    if client is not None:
+        snap = snapshot(config, client, services)
+    running = {c.key for c in snap.actual.containers if c.running} if snap else set()
+    checks = run_prechecks(config, client, snap.desired if snap else None, running, error)
+    bad = failed(checks)
+    if app.json and show_ok:
+        click.echo(json.dumps({"ok": not bad, "checks": [c.__dict__ for c in checks]}, indent=2))
+    elif show_ok or bad:
+        _checks_output(app, checks if show_ok else bad + [c for c in checks if c.warning and not c.ok])
+    if bad:
+        raise PrecheckError(f"{len(bad)} precheck(s) failed: {', '.join(c.name for c in bad)}",
+                            "apply the fixes above; nothing was changed", details=[f"{c.name}: {c.fix}" for c in bad])
+
+
+@click.command("prechecks")
+@click.argument("services", nargs=-1)
+@pass_app
+def prechecks_cmd(app: AppContext, services: tuple[str, ...]) -> None:
+    """Check the host before a deploy: engine, ports, addresses, /dev/kvm, disk, memory, passwords, images."""
+    from berth.lifecycle.deploy import check_services
+
+    _prechecks(app, check_services(app.config, services), show_ok=True)
+    app.echo("all prechecks passed")
+
+
+@click.command("deploy")
+@click.option("--plan", "plan_only", is_flag=True, help="Only show what would change; change nothing.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--skip-prechecks", is_flag=True, help="Do not run the host prechecks first.")
+@click.option("--json", "json_flag", is_flag=True, help="Emit the plan and the results as JSON.")
+@click.argument("services", nargs=-1)
+@pass_app
+def deploy_cmd(app: AppContext, plan_only: bool, yes: bool, skip_prechecks: bool, json_flag: bool,
+               services: tuple[str, ...]) -> None:
+    """Converge containers to the configuration: observe, plan (shown with a diff), then apply.
+
+    Without SERVICES the whole deployment; with them only those services (their dependencies must be up).
+    Running it again after a failure finishes the job; with nothing changed it changes nothing.
+    """
+    from berth.engine.docker_engine import connect
+    from berth.lifecycle.deploy import check_services, converge_host, raise_for, snapshot
+    from berth.lifecycle.show import plan_lines
+    from berth.ui.progress import reporter_for
+
+    app.json = app.json or json_flag
+    config = app.config
+    selected = check_services(config, services)
+    if not skip_prechecks and not plan_only:
+        _prechecks(app, selected, show_ok=False)
+    client = connect()
+    snap = snapshot(config, client, selected)
+    for line in plan_lines(snap.plan, verbose=True):
+        app.echo(line)
+    if plan_only or not snap.plan.has_changes:
+        if app.json:
+            click.echo(json.dumps({"plan": snap.plan.to_dict(), "results": None}, indent=2))
+        if not plan_only:
+            app.echo("nothing to do: every container is up to date")
+        return
+    if not yes and not app.json and sys.stdin.isatty() and not click.confirm("apply this plan?", default=True):
+        raise Aborted("deploy declined; nothing was changed")
+    keys = [u.name for u in snap.desired.services if u.name in snap.plan.services]
+    with reporter_for(keys, json=app.json, quiet=app.quiet, verbose=app.verbose, words=WORDS) as sink:
+        outcome = converge_host(config, client, snap, on_event=sink)
+    if app.json:
+        click.echo(json.dumps({"plan": snap.plan.to_dict(), "results": outcome.to_dict()}, indent=2))
+    raise_for(outcome)
+    app.echo(f"deployed in {outcome.elapsed:.1f}s (one-shot steps {outcome.timings.steps:.1f}s, "
+             f"health waits {outcome.timings.health:.1f}s)")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(deploy_cmd)
+    group.add_command(prechecks_cmd)

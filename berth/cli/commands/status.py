@@ -1,0 +1,97 @@
+"""`berth status` and `berth logs`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from berth.cli.context import AppContext, pass_app
+from berth.errors import NotFoundError
+
+
+@click.command("status")
+@click.option("--json", "json_flag", is_flag=True, help="Emit JSON.")
+@click.argument("services", nargs=-1)
+@pass_app
+def status_cmd(app: AppContext, json_flag: bool, services: tuple[str, ...]) -> None:
+    """Per service and container: state, health, image, uptime, and drift from what a deploy would make."""
+    from berth.engine.docker_engine import connect
+    from berth.lifecycle.deploy import check_services
+    from berth.lifecycle.show import table
+    from berth.lifecycle.status import status_rows
+
+    config = app.config
+    rows = status_rows(config, connect(), check_services(config, services))
+    if app.json or json_flag:
+        click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+        return
+    lines = table([(r.service, r.name, r.state, r.health, r.image, r.image_id, r.uptime, r.drift or "-")
+                   for r in rows], ("SERVICE", "CONTAINER", "STATE", "HEALTH", "IMAGE", "ID", "UPTIME", "DRIFT"))
+    for line in lines:
+        click.echo(line)
+    drifted = [r for r in rows if r.drift]
+    if not app.quiet:
+        click.echo(f"\n{len(drifted)} container(s) differ from the configuration"
+                   + (": run `berth deploy` to converge" if drifted else ""))
+
+
+@click.command("logs")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.option("--tail", "tail", default="all", show_default=True, help="Number of lines from the end.")
+@click.argument("container")
+@pass_app
+def logs_cmd(app: AppContext, follow: bool, tail: str, container: str) -> None:
+    """A container's log (the engine log; the same lines are under /var/log/berth/<service>/), secrets masked."""
+    from berth.config.passwords import secret_values
+    from berth.engine import labels
+    from berth.engine.docker_engine import connect, engine_errors
+    from berth.plan.diff import mask
+
+    config = app.config
+    client = connect()
+    deployment = config.globals.deployment_name
+    with engine_errors("listing containers"):
+        found = client.containers.list(all=True, filters={"label": [f"{labels.DEPLOYMENT}={deployment}",
+                                                                    f"{labels.CONTAINER}={container}"]})
+        if not found:
+            found = [c for c in client.containers.list(all=True, filters={"label": f"{labels.DEPLOYMENT}={deployment}"})
+                     if c.name == container]
+    main = [c for c in found if c.labels.get(labels.ROLE, "service") == "service" and not c.name.endswith("--aside")]
+    if not main:
+        raise NotFoundError(f"no container `{container}` in deployment {deployment}",
+                            "see `berth status` for the container names")
+    secrets = secret_values(config.passwords)
+    count: int | str = int(tail) if tail.isdigit() else "all"
+    with engine_errors(f"reading the logs of {main[0].name}"):
+        stream = main[0].logs(stream=True, follow=follow, tail=count)
+        buffer = b""
+        for chunk in stream:
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                click.echo(mask(line.decode(errors="replace"), secrets))
+        if buffer:
+            click.echo(mask(buffer.decode(errors="replace"), secrets))
+
+
+@click.command("post-deploy")
+@pass_app
+def postdeploy_cmd(app: AppContext) -> None:
+    """Write admin-openrc.sh and clouds.yaml (mode 0600) into the config directory for the openstack client."""
+    from berth.lifecycle.postdeploy import CLOUD_NAME, write_credentials
+
+    paths = write_credentials(app.config)
+    if app.json:
+        click.echo(json.dumps({"files": [str(p) for p in paths], "cloud": CLOUD_NAME}))
+        return
+    for path in paths:
+        app.echo(f"wrote {path} (mode 0600)")
+    app.echo(f"use it: `. {paths[0]}; openstack token issue` or `OS_CLOUD={CLOUD_NAME} openstack ...` "
+             f"from {paths[1].parent}")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(status_cmd)
+    group.add_command(logs_cmd)
+    group.add_command(postdeploy_cmd)

@@ -1,0 +1,64 @@
+"""`berth post-deploy`: admin credentials for the standard clients, written mode 0600 into the config dir."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from berth.config.loader import Config
+
+OPENRC = "admin-openrc.sh"
+CLOUDS = "clouds.yaml"
+CLOUD_NAME = "berth-admin"
+
+
+def _write_secret(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+
+
+def credentials(config: Config) -> dict[str, str]:
+    g = config.globals
+    return {
+        "auth_url": f"http://{config.api_address}:5000/v3",
+        "username": g.keystone_admin_user,
+        "password": str(config.passwords.get("keystone_admin_password", "")),
+        "project_name": g.keystone_admin_project,
+        "user_domain_name": "Default",
+        "project_domain_name": "Default",
+        "region_name": g.openstack_region_name,
+    }
+
+
+def openrc_text(creds: dict[str, str]) -> str:
+    def quote(value: str) -> str:
+        return "'" + value.replace("'", "'\\''") + "'"
+
+    lines = ["# berth: admin credentials; `. admin-openrc.sh` then use the openstack client",
+             "for key in $( set | awk -F= '/^OS_/ {print $1}' ); do unset \"$key\"; done",
+             f"export OS_AUTH_URL={quote(creds['auth_url'])}", f"export OS_USERNAME={quote(creds['username'])}",
+             f"export OS_PASSWORD={quote(creds['password'])}",
+             f"export OS_PROJECT_NAME={quote(creds['project_name'])}",
+             "export OS_USER_DOMAIN_NAME=Default", "export OS_PROJECT_DOMAIN_NAME=Default",
+             f"export OS_REGION_NAME={quote(creds['region_name'])}", "export OS_IDENTITY_API_VERSION=3",
+             "export OS_INTERFACE=public", ""]
+    return "\n".join(lines)
+
+
+def clouds_text(creds: dict[str, str]) -> str:
+    auth = {k: creds[k] for k in ("auth_url", "username", "password", "project_name", "user_domain_name",
+                                  "project_domain_name")}
+    cloud = {"auth": auth, "region_name": creds["region_name"], "identity_api_version": 3, "interface": "public"}
+    return yaml.safe_dump({"clouds": {CLOUD_NAME: cloud}}, sort_keys=False)
+
+
+def write_credentials(config: Config) -> list[Path]:
+    creds = credentials(config)
+    out = [config.config_dir / OPENRC, config.config_dir / CLOUDS]
+    _write_secret(out[0], openrc_text(creds))
+    _write_secret(out[1], clouds_text(creds))
+    return out

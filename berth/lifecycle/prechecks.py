@@ -1,0 +1,165 @@
+"""Host prechecks: everything that would make a deploy fail half-way, found before anything changes.
+
+Each check says what it found and, when it fails, the fix. Warnings do not fail the run.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import docker
+
+from berth.config.loader import Config
+from berth.config.passwords import check_passwords
+from berth.errors import ConfigError
+from berth.lifecycle.render import enabled_services
+from berth.state.desired import DesiredState
+
+MIN_DISK_GIB = 10
+MIN_MEMORY_GIB = 4
+MIN_ENGINE = (20, 10)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    message: str
+    fix: str = ""
+    warning: bool = False  # shown, but does not fail the prechecks
+
+
+def engine_check(client: docker.DockerClient | None, error: str = "") -> Check:
+    if client is None:
+        return Check("engine", False, f"the Docker engine is unreachable: {error}",
+                     "run `berth bootstrap-host` (as root) to install and start it")
+    version = client.version()
+    number = tuple(int(p) for p in version.get("Version", "0.0").split(".")[:2] if p.isdigit())
+    text = f"Docker {version.get('Version')} (API {version.get('ApiVersion')})"
+    if number < MIN_ENGINE:
+        return Check("engine", False, f"{text} is older than 20.10", "upgrade docker.io (`berth bootstrap-host`)")
+    return Check("engine", True, text)
+
+
+def address_check(config: Config) -> Check:
+    try:
+        address = config.api_address
+    except ConfigError as exc:  # the interface does not exist or has no address
+        return Check("address", False, exc.message, exc.hint or "set api_address in globals.yml")
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((address, 0))
+    except OSError as exc:
+        return Check("address", False, f"api address {address} is not on this host ({exc.strerror})",
+                     "set api_address to an address of this host (see `ip -4 addr`)")
+    return Check("address", True, f"api address {address} (interface {config.globals.network_interface})")
+
+
+def port_checks(config: Config, desired: DesiredState, running: set[str]) -> list[Check]:
+    """Every port berth will bind must be free, unless a container of this deployment already holds it."""
+    out = []
+    keys = {c.key for c in desired.containers}
+    for service in enabled_services(config):
+        for port in service.ports:
+            if port.container not in keys or port.container in running:
+                continue
+            problem = _bind_problem(config.api_address, port.port, port.protocol)
+            name = f"port {port.protocol}/{port.port}"
+            if problem:
+                out.append(Check(name, False, f"{config.api_address}:{port.port} ({port.protocol}) is {problem}; "
+                                 f"container {port.container} needs it",
+                                 f"stop what listens there (`ss -lntup 'sport = :{port.port}'`) or change "
+                                 "api_address in globals.yml"))
+            else:
+                out.append(Check(name, True, f"{config.api_address}:{port.port} free for {port.container}"))
+    return out
+
+
+def _bind_problem(address: str, port: int, protocol: str) -> str:
+    kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
+    try:
+        with socket.socket(socket.AF_INET, kind) as sock:
+            sock.bind((address, port))
+    except OSError as exc:
+        return "already in use" if exc.errno == errno.EADDRINUSE else f"not bindable ({exc.strerror})"
+    return ""
+
+
+def kvm_check(config: Config) -> Check:
+    forced = config.globals.nova_compute_virt_type == "kvm"
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR)
+        os.close(fd)
+    except OSError as exc:
+        return Check("kvm", False, f"/dev/kvm is not usable ({exc.strerror})",
+                     "set nova_compute_virt_type: qemu in globals.yml (software emulation)", warning=not forced)
+    return Check("kvm", True, "/dev/kvm opens (nova_compute_virt_type auto still test-boots a guest before using it)")
+
+
+def resource_checks(client: docker.DockerClient | None, config: Config) -> list[Check]:
+    out = []
+    root = client.info().get("DockerRootDir", "/var/lib/docker") if client else "/var/lib/docker"
+    for path in dict.fromkeys([root if os.path.isdir(root) else "/", config.globals.state_dir]):
+        probe = path
+        while not os.path.exists(probe):
+            probe = os.path.dirname(probe) or "/"
+        free = shutil.disk_usage(probe).free / 2**30
+        ok = free >= MIN_DISK_GIB
+        out.append(Check(f"disk {path}", ok, f"{free:.1f} GiB free (minimum {MIN_DISK_GIB} GiB)",
+                         "free some space (`berth cleanup images`, `docker system prune`)"))
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    out.append(Check("memory", memory >= MIN_MEMORY_GIB, f"{memory:.1f} GiB (minimum {MIN_MEMORY_GIB} GiB)",
+                     "use a host with more memory"))
+    return out
+
+
+def password_check(config: Config) -> Check:
+    required = [p for s in enabled_services(config) for p in s.password_names]
+    _, problems, warnings = check_passwords(config.config_dir, required)
+    if problems:
+        return Check("passwords", False, "; ".join(problems), f"run `berth --config-dir {config.config_dir} genpwd`")
+    return Check("passwords", True, f"{len(required)} secret(s) present" + (f"; {warnings[0]}" if warnings else ""))
+
+
+def config_check(config: Config) -> Check:
+    from berth.config.validate import validate_config
+
+    report = validate_config(config.config_dir)
+    if report.problems:
+        return Check("configuration", False, "; ".join(report.problems), "fix the files named (`berth config validate`)")
+    return Check("configuration", True, f"{config.config_dir} is valid")
+
+
+def image_checks(config: Config, desired: DesiredState) -> list[Check]:
+    out = []
+    for ref in sorted({c.image for c in desired.containers}):
+        present = any(c.image == ref and c.image_id for c in desired.containers)
+        image = ref.rsplit("/", 1)[-1].split(":")[0]
+        if present:
+            out.append(Check(f"image {image}", True, f"{ref} present"))
+        elif config.globals.docker_registry:
+            out.append(Check(f"image {image}", True, f"{ref} will be pulled from {config.globals.docker_registry}"))
+        else:
+            out.append(Check(f"image {image}", False, f"{ref} is not present on the engine",
+                             f"build it: `berth build {image}`"))
+    return out
+
+
+def run_prechecks(config: Config, client: docker.DockerClient | None, desired: DesiredState | None,
+                  running: set[str], engine_error: str = "") -> list[Check]:
+    checks = [engine_check(client, engine_error), config_check(config), password_check(config), address_check(config)]
+    guarded: list[Callable[[], list[Check]]] = [lambda: resource_checks(client, config), lambda: [kvm_check(config)]]
+    if desired is not None:
+        guarded += [lambda: port_checks(config, desired, running), lambda: image_checks(config, desired)]
+    for make in guarded:
+        checks += make()
+    return checks
+
+
+def failed(checks: list[Check]) -> list[Check]:
+    return [c for c in checks if not c.ok and not c.warning]

@@ -1,0 +1,58 @@
+"""`berth status`: what runs, how healthy it is, and whether it drifted from what a deploy would make."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import docker
+
+from berth.config.loader import Config
+from berth.lifecycle.deploy import snapshot
+from berth.plan.model import Action
+from berth.state.actual import ActualContainer
+
+
+@dataclass(frozen=True)
+class Row:
+    service: str
+    container: str
+    name: str
+    state: str
+    health: str
+    image: str
+    image_id: str
+    uptime: str
+    drift: str  # the action a deploy would take, "" when none
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def status_rows(config: Config, client: docker.DockerClient, services: list[str] | None = None) -> list[Row]:
+    snap = snapshot(config, client, services)
+    rows = []
+    for change in snap.plan.changes:
+        have = next((c for c in snap.actual.containers if c.id == change.container_id), None)
+        want = snap.desired.container(change.key)
+        drift = "" if change.action is Action.NOOP else f"{change.action.value}: {'; '.join(change.reasons)}"
+        rows.append(Row(change.service, change.key, change.name, have.state if have else "missing",
+                        _health(have), want.image if want else "-", _short(have.image_id if have else ""),
+                        _uptime(have), drift))
+    return rows
+
+
+def _health(have: ActualContainer | None) -> str:
+    if have is None:
+        return "-"
+    return have.health or "no check"
+
+
+def _uptime(have: ActualContainer | None) -> str:
+    """The engine's own wording ("Up 3 minutes"), without the health suffix shown in its own column."""
+    if have is None:
+        return "-"
+    return have.status_text.split(" (")[0]
+
+
+def _short(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12] or "-"
