@@ -40,20 +40,8 @@ def _tail(text: str, lines: int = 8) -> list[str]:
     return text.strip().splitlines()[-lines:]
 
 
-def _show(name: str) -> dict[str, str]:
-    proc = _run(["apt-cache", "show", "--no-all-versions", name])
-    if proc.returncode != 0 or not proc.stdout.strip():
-        return {}
-    fields: dict[str, str] = {}
-    for line in proc.stdout.split("\n\n")[0].splitlines():
-        key, sep, value = line.partition(": ")
-        if sep and not key.startswith(" "):
-            fields[key] = value
-    return fields
-
-
 class StaleListsError(BuildError):
-    """apt's package lists name versions the mirror no longer has (or lack the package): update, then retry."""
+    """apt's package lists name versions the mirror no longer has: update them, then retry."""
 
 
 def update(progress: Callable[[str], None]) -> None:
@@ -63,15 +51,30 @@ def update(progress: Callable[[str], None]) -> None:
         raise BuildError("apt-get update failed", _MIRROR_HINT, details=_tail(proc.stderr))
 
 
-def _show_or_update(name: str, progress: Callable[[str], None]) -> dict[str, str]:
-    fields = _show(name)
-    if not fields:
-        progress(f"package lists lack {name}")
+def _show(names: list[str]) -> dict[str, dict[str, str]]:
+    """Candidate fields of several packages in one apt-cache run (each run re-reads all package lists)."""
+    proc = _run(["apt-cache", "show", "--no-all-versions", *names])
+    found: dict[str, dict[str, str]] = {}
+    for paragraph in proc.stdout.split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in paragraph.splitlines():
+            key, sep, value = line.partition(": ")
+            if sep and not key.startswith(" "):
+                fields[key] = value
+        if "Package" in fields:
+            found.setdefault(fields["Package"], fields)
+    return found
+
+
+def _show_or_update(names: list[str], progress: Callable[[str], None]) -> dict[str, dict[str, str]]:
+    found = _show(names)
+    if missing := [n for n in names if n not in found]:
+        progress(f"package lists lack {', '.join(missing)}")
         update(progress)
-        fields = _show(name)
-    if not fields:
-        raise BuildError(f"Debian package {name} is not known to apt", _MIRROR_HINT)
-    return fields
+        found = _show(names)
+    if missing := [n for n in names if n not in found]:
+        raise BuildError(f"Debian package {', '.join(missing)} is not known to apt", _MIRROR_HINT)
+    return found
 
 
 def kernel_package(fields: dict[str, str]) -> Package:
@@ -85,9 +88,8 @@ def kernel_package(fields: dict[str, str]) -> Package:
 
 def candidates(progress: Callable[[str], None]) -> tuple[Package, Package]:
     """(kernel, busybox-static) at the versions apt would download now."""
-    kernel = kernel_package(_show_or_update(KERNEL_META, progress))
-    busybox = _show_or_update(BUSYBOX, progress)
-    return kernel, Package(BUSYBOX, busybox["Version"])
+    found = _show_or_update([KERNEL_META, BUSYBOX], progress)
+    return kernel_package(found[KERNEL_META]), Package(BUSYBOX, found[BUSYBOX]["Version"])
 
 
 def download(packages: list[Package], dest: Path) -> list[Path]:

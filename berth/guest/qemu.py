@@ -21,8 +21,8 @@ from berth.errors import BuildError
 from berth.guest.build import GuestArtifacts
 
 MARKER = "BERTH-TEST-GUEST-OK"
-ID_LINE = re.compile(r"^BERTH-INSTANCE-ID (\S+)\s*$", re.MULTILINE)
-IP_LINE = re.compile(r"^BERTH-IP (\S+)\s*$", re.MULTILINE)
+ID_LINE = re.compile(r"^BERTH-INSTANCE-ID (\S+)\r?\n", re.MULTILINE)  # whole line only
+IP_LINE = re.compile(r"^BERTH-IP (\S+)\r?\n", re.MULTILINE)
 # With a metadata stub the slirp network is moved to 169.254.169.0/24, because qemu forwards guest
 # connections only to addresses inside its own network and the guest asks 169.254.169.254.
 METADATA_NET = "net=169.254.169.0/24,host=169.254.169.2,dhcpstart=169.254.169.15"
