@@ -21,7 +21,7 @@ from berth.images.mirror import resolve_mirror
 from berth.images.recipes import discover
 from berth.images.render import Packages, Renderer, RenderSettings
 from berth.images.rootfs import Rootfs, choose_rootfs, make_rootfs
-from berth.images.tree import ImageNode, build_tree, select
+from berth.images.tree import ImageNode, build_tree, named, select
 from berth.run.events import Status
 from berth.run.scheduler import EventSink, RunResult, Task, run_graph
 
@@ -102,7 +102,10 @@ def existing_images(client: docker.DockerClient) -> dict[tuple[str, str], dict[s
 
 def plan_build(client: docker.DockerClient, globals_: Any, wanted: Iterable[str], *,
                override: str = "", force: bool = False) -> BuildPlan:
-    """Render, hash and select; decide cached/build per image. Few, cheap engine calls (no-op must be fast)."""
+    """Render, hash and select; decide cached/build per image. Few, cheap engine calls (no-op must be fast).
+
+    `force` rebuilds the images the words name (a profile names all its members), not their other parents.
+    """
     release = globals_.base_distro_release
     recipes = discover()
     check_packages(globals_, recipes)
@@ -111,11 +114,12 @@ def plan_build(client: docker.DockerClient, globals_: Any, wanted: Iterable[str]
     settings = render_settings(globals_, rootfs, mirror.sources_list(release), override)
     nodes = build_tree(recipes, Renderer(recipes, settings))
     order = select(nodes, list(wanted))
-    have = {} if force else existing_images(client)
+    forced = named(nodes, list(wanted)) if force else set()
+    have = existing_images(client)
     images = {}
     for name in order:
         ref = settings.ref(name)
-        hit = have.get((name, nodes[name].hash))
+        hit = None if name in forced else have.get((name, nodes[name].hash))
         tagged = bool(hit) and ref in (hit.get("RepoTags") or [])  # type: ignore[union-attr]
         images[name] = PlannedImage(nodes[name], ref, hit["Id"] if hit else None, tagged)
     return BuildPlan(nodes, images, rootfs, settings, release, mirror.debian)

@@ -28,50 +28,50 @@ class RegistryStatus:
     image: str = ""
 
 
-def _container(client: docker.DockerClient) -> docker.models.containers.Container | None:
+def _container(client: docker.DockerClient, name: str) -> docker.models.containers.Container | None:
     try:
-        with engine_errors(f"looking up container {CONTAINER}"):
-            return client.containers.get(CONTAINER)
+        with engine_errors(f"looking up container {name}"):
+            return client.containers.get(name)
     except docker.errors.NotFound:
         return None
 
 
-def status(client: docker.DockerClient, port: int) -> RegistryStatus:
-    found = _container(client)
+def status(client: docker.DockerClient, port: int, name: str = CONTAINER) -> RegistryStatus:
+    found = _container(client, name)
     address = f"127.0.0.1:{port}"
     if found is None:
         return RegistryStatus(False, "absent", address)
     return RegistryStatus(found.status == "running", found.status, address, ",".join(found.image.tags))
 
 
-def start(client: docker.DockerClient, image_ref: str, port: int) -> RegistryStatus:
+def start(client: docker.DockerClient, image_ref: str, port: int, name: str = CONTAINER,
+          volume: str = VOLUME) -> RegistryStatus:
     """Start (or create) the registry container; the image must have been built (`berth build registry`)."""
-    found = _container(client)
+    found = _container(client, name)
     if found is not None and found.status != "running":
-        with engine_errors(f"starting {CONTAINER}"):
+        with engine_errors(f"starting {name}"):
             found.start()
     elif found is None:
         _require_image(client, image_ref)
         command = ["docker-registry", "serve", "/etc/docker/registry/berth.yml"]
-        with engine_errors(f"creating {CONTAINER}"):
+        with engine_errors(f"creating {name}"):
             client.containers.run(
-                image_ref, command, name=CONTAINER, user="docker-registry", detach=True, restart_policy={"Name": "unless-stopped"},
+                image_ref, command, name=name, user="docker-registry", detach=True, restart_policy={"Name": "unless-stopped"},
                 ports={f"{INTERNAL_PORT}/tcp": ("127.0.0.1", port)},
-                volumes={VOLUME: {"bind": "/var/lib/docker-registry", "mode": "rw"}},
-                labels={labels.MANAGED: "true", labels.SERVICE: "registry", labels.CONTAINER: CONTAINER},
+                volumes={volume: {"bind": "/var/lib/docker-registry", "mode": "rw"}},
+                labels={labels.MANAGED: "true", labels.SERVICE: "registry", labels.CONTAINER: name},
             )
-    return status(client, port)
+    return status(client, port, name)
 
 
-def stop(client: docker.DockerClient, port: int, remove: bool = True) -> RegistryStatus:
+def stop(client: docker.DockerClient, port: int, name: str = CONTAINER) -> RegistryStatus:
     """Stop and remove the container; the named volume (the pushed images) stays."""
-    found = _container(client)
+    found = _container(client, name)
     if found is not None:
-        with engine_errors(f"stopping {CONTAINER}"):
+        with engine_errors(f"stopping {name}"):
             found.stop(timeout=10)
-            if remove:
-                found.remove()
-    return status(client, port)
+            found.remove()
+    return status(client, port, name)
 
 
 def _require_image(client: docker.DockerClient, ref: str) -> None:

@@ -143,14 +143,16 @@ def ancestors(nodes: Mapping[str, ImageNode], name: str) -> list[str]:
     return out
 
 
+def named(nodes: Mapping[str, ImageNode], wanted: Iterable[str]) -> set[str]:
+    """Images meant by image names, service names and profiles (infra, core, all; nothing given = all)."""
+    return {name for word in (list(wanted) or ["all"]) for name in _expand(nodes, word)}
+
+
 def select(nodes: Mapping[str, ImageNode], wanted: Iterable[str]) -> list[str]:
-    """Image names for image names, service names and profiles (infra, core, all), plus all their parents."""
-    chosen: list[str] = []
-    for word in wanted or ["all"]:
-        for name in _expand(nodes, word):
-            for item in ancestors(nodes, name) + [name]:
-                if item not in chosen:
-                    chosen.append(item)
+    """The named images plus all their parents, parents first."""
+    chosen: set[str] = set()
+    for name in named(nodes, wanted):
+        chosen.update(ancestors(nodes, name) + [name])
     return topo_order(nodes, chosen)
 
 

@@ -117,7 +117,7 @@ def push_images(app: AppContext, client: DockerClient, plan: BuildPlan, result: 
 @click.option("--list", "list_only", is_flag=True, help="Print the image tree (cached / missing) and exit.")
 @click.option("--threads", type=click.IntRange(1, 64), default=lambda: os.cpu_count() or 2,
               show_default="number of cores", help="Images built at once.")
-@click.option("--force", is_flag=True, help="Rebuild even when an image with the same content hash exists.")
+@click.option("--force", is_flag=True, help="Rebuild the named images even when an image with the same content hash exists.")
 @click.option("--push", "push_after", is_flag=True, help="Push the images to docker_registry afterwards.")
 @click.option("--logs-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("/var/log/berth/build"),
               show_default=True, help="One log file per image.")
