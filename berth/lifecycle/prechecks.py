@@ -84,6 +84,8 @@ def _bind_problem(address: str, port: int, protocol: str) -> str:
     kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
     try:
         with socket.socket(socket.AF_INET, kind) as sock:
+            # as servers do: connections in TIME_WAIT do not block a bind, a listener does (Linux)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((address, port))
     except OSError as exc:
         return "already in use" if exc.errno == errno.EADDRINUSE else f"not bindable ({exc.strerror})"

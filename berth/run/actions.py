@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from berth.plan.diff import mask
 from berth.state.actual import ASIDE_SUFFIX
 from berth.state.desired import ROLE_ONESHOT, ROLE_SERVICE, DesiredContainer
 from berth.state.hashing import canonical_json
-from berth.state.observe import SPEC, SPEC_HASH
+from berth.state.observe import SPEC, SPEC_HASH, VOLUME_ID, volume_identity
 
 Progress = Callable[[str], None]
 LOG_TAIL = 20
@@ -92,13 +93,14 @@ def ensure_volume(client: docker.DockerClient, deployment: str, name: str) -> No
         try:
             client.volumes.get(name)
         except docker.errors.NotFound:
-            client.volumes.create(name, labels={labels.DEPLOYMENT: deployment, labels.MANAGED: "true"})
+            client.volumes.create(name, labels={labels.DEPLOYMENT: deployment, labels.MANAGED: "true",
+                                                VOLUME_ID: uuid.uuid4().hex})
 
 
-def volume_times(client: docker.DockerClient, deployment: str) -> dict[str, str]:
+def volume_ids(client: docker.DockerClient, deployment: str) -> dict[str, str]:
     with engine_errors("listing volumes"):
         found = client.api.volumes(filters={"label": f"{labels.DEPLOYMENT}={deployment}"}).get("Volumes") or []
-    return {v["Name"]: v.get("CreatedAt", "") for v in found}
+    return {v["Name"]: volume_identity(v) for v in found}
 
 
 def ensure_image(client: docker.DockerClient, ref: str, progress: Progress) -> str:

@@ -200,7 +200,7 @@ class Executor:
                 self._run_step(step, progress)
             finally:
                 self.timings.add("step", step.id, time.monotonic() - start)
-            volumes = actions.volume_times(self.h.client, self.h.desired.deployment)
+            volumes = actions.volume_ids(self.h.client, self.h.desired.deployment)
             self.store.set_stamp(step.id, step_stamp(step, volumes))
             done.append(f"step {step.name}: done in {time.monotonic() - start:.1f}s")
 

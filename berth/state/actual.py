@@ -44,7 +44,7 @@ class ActualState:
     deployment: str
     containers: tuple[ActualContainer, ...] = ()
     images: Mapping[str, str] = field(default_factory=_frozen)  # reference -> image id
-    volumes: Mapping[str, str] = field(default_factory=_frozen)  # volume name -> CreatedAt
+    volumes: Mapping[str, str] = field(default_factory=_frozen)  # volume name -> identity (berth.volume-id)
     stamps: Mapping[str, str] = field(default_factory=_frozen)  # step id -> stamp of its last success
 
     def main(self, key: str) -> ActualContainer | None:

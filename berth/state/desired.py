@@ -50,7 +50,7 @@ class DesiredStep:
     """A bootstrap step: a one-shot container, a database, or a Keystone registration.
 
     `base` identifies what the step does (its definition, image, rendered files); the planner combines it
-    with the creation times of `stamp_volumes` into the stamp that says whether the step already ran.
+    with the identities of `stamp_volumes` into the stamp that says whether the step already ran.
     """
 
     service: str
@@ -71,12 +71,12 @@ class DesiredStep:
 
 def step_stamp(step: DesiredStep, volumes: Mapping[str, str]) -> str | None:
     """What a completed run of `step` is recorded as; None when one of its volumes does not exist yet."""
-    created = []
+    idents = []
     for name in step.stamp_volumes:
         if name not in volumes:
             return None
-        created.append(volumes[name])
-    return sha256(canonical_json({"base": step.base, "volumes": created}))
+        idents.append(volumes[name])
+    return sha256(canonical_json({"base": step.base, "volumes": idents}))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from berth.state.store import StateStore
 
 SPEC_HASH = "berth.spec-hash"  # hash of the create-time definition + image id
 SPEC = "berth.spec"  # the create-time definition as canonical JSON, for field diffs
+VOLUME_ID = "berth.volume-id"  # a random id given at creation: a re-created volume is a new volume
 
 _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 
@@ -40,9 +41,14 @@ def observe(client: docker.DockerClient, deployment: str, deployment_dir: Path) 
         deployment=deployment,
         containers=tuple(sorted(containers, key=lambda c: c.name)),
         images=image_refs(images),
-        volumes={v["Name"]: v.get("CreatedAt", "") for v in volumes},
+        volumes={v["Name"]: volume_identity(v) for v in volumes},
         stamps=dict(state["stamps"]),
     )
+
+
+def volume_identity(volume: dict[str, Any]) -> str:
+    """Stable identity of a volume (the engine's CreatedAt of local volumes moves, so it cannot be used)."""
+    return str((volume.get("Labels") or {}).get(VOLUME_ID) or volume.get("CreatedAt", ""))
 
 
 def image_refs(images: list[dict[str, Any]]) -> dict[str, str]:
