@@ -88,16 +88,25 @@ def check_packages(globals_: Any, known: Iterable[str]) -> None:
 
 
 def existing_images(client: docker.DockerClient) -> dict[tuple[str, str], dict[str, Any]]:
-    """(image name, content hash) -> engine image summary, from one listing filtered by label."""
+    """(image name, content hash) -> engine image summary, from one listing filtered by label.
+
+    Only images tagged `<repo>/<name>:<tag>` count: a child's build leaves untagged intermediate images that
+    *inherit* the parent's labels (name and hash), and they must never be mistaken for the parent.
+    """
     with engine_errors("listing images"):
-        summaries = client.api.images(filters={"label": labels.IMAGE_HASH})
+        summaries = client.api.images(filters={"label": labels.IMAGE_HASH, "dangling": False})
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for item in summaries:
         tags = item.get("Labels") or {}
-        key = (tags.get(labels.IMAGE_NAME, ""), tags.get(labels.IMAGE_HASH, ""))
-        if key not in found or len(item.get("RepoTags") or []) > len(found[key].get("RepoTags") or []):
-            found[key] = item
+        name = tags.get(labels.IMAGE_NAME, "")
+        if any(_names_image(tag, name) for tag in item.get("RepoTags") or []):
+            found.setdefault((name, tags.get(labels.IMAGE_HASH, "")), item)
     return found
+
+
+def _names_image(tag: str, name: str) -> bool:
+    repo = tag.rsplit(":", 1)[0]
+    return repo.rsplit("/", 1)[-1] == name
 
 
 def plan_build(client: docker.DockerClient, globals_: Any, wanted: Iterable[str], *,

@@ -29,11 +29,11 @@ class RegistryStatus:
 
 
 def _container(client: docker.DockerClient, name: str) -> docker.models.containers.Container | None:
-    try:
-        with engine_errors(f"looking up container {name}"):
+    with engine_errors(f"looking up container {name}"):
+        try:
             return client.containers.get(name)
-    except docker.errors.NotFound:
-        return None
+        except docker.errors.NotFound:
+            return None
 
 
 def status(client: docker.DockerClient, port: int, name: str = CONTAINER) -> RegistryStatus:

@@ -107,3 +107,13 @@ def test_package_lists_reach_the_rendered_recipe(settings: Any) -> None:
     plan = plan_build(FakeClient(FakeAPI([], set())), custom, ["memcached"])  # type: ignore[arg-type]
     text = plan.images["memcached"].node.dockerfile
     assert "vim" in text and "memcached \\" not in text
+
+
+def test_untagged_images_with_inherited_labels_are_never_the_cache(settings: Any) -> None:
+    """A child's unfinished build leaves an untagged image carrying the parent's name and hash labels."""
+    first = plan_build(FakeClient(FakeAPI([], set())), settings, ["base"])  # type: ignore[arg-type]
+    digest = first.images["base"].node.hash
+    intermediate = summary("base", digest, "<none>:<none>")
+    child_tagged = summary("base", digest, "berth/openstack-base:zed")
+    plan = plan_build(FakeClient(FakeAPI([intermediate, child_tagged], set())), settings, ["base"])  # type: ignore[arg-type]
+    assert not plan.images["base"].cached
