@@ -93,6 +93,12 @@ class GlobalsBase(BaseModel):
     openstack_service_workers: int = Field(1, ge=1, le=64)
     """API / conductor worker processes per service."""
 
+    # ports that are host-wide rather than per address: deployments sharing a host must differ here
+    rabbitmq_epmd_port: int = Field(4369, ge=1, le=65535)
+    """Erlang port mapper port of RabbitMQ (epmd always listens on loopback too, so it is host-wide)."""
+    rabbitmq_dist_port: int = Field(25672, ge=1, le=65535)
+    """Erlang distribution port of RabbitMQ (CLI tools and clustering)."""
+
     # keystone / identity
     openstack_region_name: str = "RegionOne"
     """Region of the endpoints berth registers."""

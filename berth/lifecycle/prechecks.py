@@ -64,19 +64,21 @@ def port_checks(config: Config, desired: DesiredState, running: set[str]) -> lis
     """Every port berth will bind must be free, unless a container of this deployment already holds it."""
     out = []
     keys = {c.key for c in desired.containers}
+    values = config.globals.model_dump(mode="json")
     for service in enabled_services(config):
         for port in service.ports:
             if port.container not in keys or port.container in running:
                 continue
-            problem = _bind_problem(config.api_address, port.port, port.protocol)
-            name = f"port {port.protocol}/{port.port}"
+            number = port.number(values)
+            problem = _bind_problem(config.api_address, number, port.protocol)
+            name = f"port {port.protocol}/{number}"
             if problem:
-                out.append(Check(name, False, f"{config.api_address}:{port.port} ({port.protocol}) is {problem}; "
+                out.append(Check(name, False, f"{config.api_address}:{number} ({port.protocol}) is {problem}; "
                                  f"container {port.container} needs it",
-                                 f"stop what listens there (`ss -lntup 'sport = :{port.port}'`) or change "
-                                 "api_address in globals.yml"))
+                                 f"stop what listens there (`ss -lntup 'sport = :{number}'`) or change "
+                                 "api_address in globals.yml (or the port's key, if it has one)"))
             else:
-                out.append(Check(name, True, f"{config.api_address}:{port.port} free for {port.container}"))
+                out.append(Check(name, True, f"{config.api_address}:{number} free for {port.container}"))
     return out
 
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import jinja2
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -144,9 +147,21 @@ class Registration(_Strict):
 
 
 class Port(_Strict):
-    port: int = Field(ge=1, le=65535)
+    """A port the service binds; a string is a template over globals (e.g. "{{ rabbitmq_epmd_port }}")."""
+
+    port: int | str
     container: str
     protocol: Literal["tcp", "udp"] = "tcp"
+
+    def number(self, values: Mapping[str, Any]) -> int:
+        """The port for these globals; a template that does not give 1-65535 is a ConfigError."""
+        if isinstance(self.port, int):
+            return self.port
+        text = jinja2.Template(self.port, undefined=jinja2.StrictUndefined).render(**values)
+        if not text.isdigit() or not 1 <= int(text) <= 65535:
+            raise ConfigError(f"port template {self.port!r} of container {self.container} gave {text!r}",
+                              "it must render to a number from 1 to 65535")
+        return int(text)
 
 
 class ServiceDef(_Strict):
