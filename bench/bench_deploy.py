@@ -41,7 +41,8 @@ def setup(root: Path) -> Path:
     config_dir.mkdir()
     others = "".join(f"{enable_key(n)}: false\n" for n in service_names() if n not in SERVICES)
     (config_dir / "globals.yml").write_text(
-        f"deployment_name: {DEPLOYMENT}\nstate_dir: {root / 'state'}\nlog_dir: {root / 'log'}\n{others}")
+        f"deployment_name: {DEPLOYMENT}\nstate_dir: {root / 'state'}\nlog_dir: {root / 'log'}\n{others}"
+        "api_address: 127.0.0.12\nrabbitmq_epmd_port: 4382\nrabbitmq_dist_port: 25682\n")
     if main(["--quiet", "--config-dir", str(config_dir), "genpwd"]) != 0:
         sys.exit("genpwd failed")
     return config_dir

@@ -25,6 +25,8 @@ from berth.services.registry import enable_key, service_names
 pytestmark = pytest.mark.integration
 
 DEPLOYMENT = "berthit"
+# its own loopback address and Erlang ports: an all-in-one cloud left running on 127.0.0.1 does not clash
+ADDRESS = "127.0.0.11"
 SERVICES = ("mariadb", "rabbitmq", "memcached", "keystone")
 
 
@@ -53,7 +55,8 @@ def env(tmp_path_factory: pytest.TempPathFactory):
     config_dir.mkdir()
     others = "".join(f"{enable_key(n)}: false\n" for n in service_names() if n not in SERVICES)
     (config_dir / "globals.yml").write_text(
-        f"deployment_name: {DEPLOYMENT}\nstate_dir: {root / 'state'}\nlog_dir: {root / 'log'}\n{others}")
+        f"deployment_name: {DEPLOYMENT}\nstate_dir: {root / 'state'}\nlog_dir: {root / 'log'}\n{others}"
+        f"api_address: {ADDRESS}\nrabbitmq_epmd_port: 4381\nrabbitmq_dist_port: 25681\n")
     assert main(["--quiet", "--config-dir", str(config_dir), "genpwd"]) == 0
     missing = [s for s in SERVICES if not client.images.list(name=f"berth/{s}:zed")]
     if missing:  # a fresh machine builds them first
@@ -71,7 +74,7 @@ def token(env) -> str:
     import yaml
 
     passwords = yaml.safe_load((env["config"] / "passwords.yml").read_text())
-    conn = openstack.connect(auth_url="http://127.0.0.1:5000/v3", username="admin", project_name="admin",
+    conn = openstack.connect(auth_url=f"http://{ADDRESS}:5000/v3", username="admin", project_name="admin",
                              password=passwords["keystone_admin_password"], user_domain_name="Default",
                              project_domain_name="Default", load_yaml_config=False, load_envvars=False)
     return str(conn.auth_token)
@@ -138,7 +141,7 @@ def test_port_in_use_fails_prechecks_naming_the_container(env, capsys):
     env["client"].containers.get(f"{DEPLOYMENT}-memcached").remove(force=True)
     with socket.socket() as holder:
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        holder.bind(("127.0.0.1", 11211))
+        holder.bind((ADDRESS, 11211))
         holder.listen()
         assert berth(env, "deploy", "--yes") == 5
     err = capsys.readouterr()
