@@ -59,6 +59,7 @@ class BuildPlan:
 class BuildOptions:
     threads: int = 2
     logs_dir: Path = Path("/var/log/berth/build")
+    nocache: bool = False  # --force: the engine's layer cache would otherwise make the rebuild a no-op
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -220,7 +221,7 @@ def build_image(client: docker.DockerClient, plan: BuildPlan, item: PlannedImage
         log.write(f"# berth build {item.ref} hash {item.node.hash}\n")
         stream = client.api.build(
             fileobj=build_context(item.node), custom_context=True, tag=item.ref, rm=True, forcerm=True,
-            decode=True, pull=False, labels=image_labels(plan, item, options.labels),
+            decode=True, pull=False, nocache=options.nocache, labels=image_labels(plan, item, options.labels),
         )
         for chunk in stream:
             text = str(chunk.get("stream") or chunk.get("status") or "")

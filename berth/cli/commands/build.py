@@ -133,7 +133,7 @@ def build(app: AppContext, names: tuple[str, ...], list_only: bool, threads: int
         return
     keys = ([ROOTFS_TASK] if plan.needs_rootfs else []) + list(plan.images)
     with reporter_for(keys, json=app.json, quiet=app.quiet, verbose=app.verbose, words=WORDS) as sink:
-        result = run_build(client, plan, BuildOptions(threads=threads, logs_dir=logs_dir), sink)
+        result = run_build(client, plan, BuildOptions(threads=threads, logs_dir=logs_dir, nocache=force), sink)
     summary(app, plan, result, logs_dir)
     if not result.ok:
         failed = [o.key for o in result.with_status(Status.FAILED)]
