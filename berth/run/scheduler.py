@@ -87,6 +87,33 @@ def reverse_graph(tasks: Iterable[Task]) -> list[Task]:
     return [Task(t.key, t.run, frozenset(dependents[t.key]), t.label) for t in items]
 
 
+def downstream_weight(tasks: Iterable[Task]) -> dict[str, int]:
+    """Per task: the length of the longest chain of dependents below it, plus their count as a tie-break.
+
+    Starting the heaviest ready task first keeps the critical path busy (a cold image build starts
+    openstack-base before leaf images like haproxy).
+    """
+    items = {t.key: t for t in tasks}
+    children: dict[str, set[str]] = {k: set() for k in items}
+    for task in items.values():
+        for dep in task.deps:
+            children[dep].add(task.key)
+    depth: dict[str, int] = {}
+    below: dict[str, set[str]] = {}
+
+    def visit(key: str) -> None:
+        if key in depth:
+            return
+        for child in children[key]:
+            visit(child)
+        depth[key] = 1 + max((depth[c] for c in children[key]), default=0)
+        below[key] = set().union(*(below[c] | {c} for c in children[key])) if children[key] else set()
+
+    for key in items:
+        visit(key)
+    return {k: depth[k] * 10_000 + len(below[k]) for k in items}
+
+
 def run_graph(tasks: Iterable[Task], *, max_workers: int, on_event: EventSink | None = None) -> RunResult:
     """Run tasks in dependency order, at most `max_workers` at once; never raises for task failures."""
     items = list(tasks)
@@ -102,6 +129,7 @@ class _GraphRun:
         self.sink = sink
         self.lock = threading.Lock()
         self.result = RunResult({k: Outcome(k) for k in tasks})
+        self.rank = downstream_weight(tasks.values())
 
     def emit(self, event: Event) -> None:
         with self.lock:
@@ -133,7 +161,8 @@ class _GraphRun:
                 continue
             if all(self.result.outcomes[d].status.ok for d in task.deps):
                 out.append(key)
-        return sorted(out)
+        # the longest chain first: openstack-base before a leaf image, mariadb before memcached
+        return sorted(out, key=lambda k: (-self.rank[k], k))
 
     def _skip_blocked(self) -> None:
         """Mark tasks whose dependency failed or was skipped, transitively, in one pass per loop."""

@@ -104,3 +104,23 @@ def test_reverse_graph_runs_dependents_first():
              Task("keystone", lambda p: done.append("keystone"), frozenset({"mariadb"}))]
     run_graph(reverse_graph(tasks), max_workers=2)
     assert done == ["keystone", "mariadb"]
+
+
+def test_heaviest_ready_task_starts_first():
+    """With one worker, the root of the long chain runs before an independent leaf, whatever the names."""
+    done: list[str] = []
+    mk = lambda k: (lambda p: done.append(k))
+    tasks = [Task("aaa-leaf", mk("aaa-leaf")), Task("zzz-root", mk("zzz-root")),
+             Task("mid", mk("mid"), frozenset({"zzz-root"})), Task("end", mk("end"), frozenset({"mid"}))]
+    run_graph(tasks, max_workers=1)
+    assert done[0] == "zzz-root"
+
+
+def test_downstream_weight_prefers_depth_then_count():
+    from berth.run.scheduler import downstream_weight
+
+    noop = lambda p: None
+    tasks = [Task("base", noop), Task("a", noop, frozenset({"base"})), Task("b", noop, frozenset({"base"})),
+             Task("chain1", noop), Task("chain2", noop, frozenset({"chain1"})), Task("chain3", noop, frozenset({"chain2"}))]
+    w = downstream_weight(tasks)
+    assert w["chain1"] > w["base"] > w["a"] == w["b"]
