@@ -94,7 +94,18 @@ def converge_host(config: Config, client: docker.DockerClient, snap: Snapshot,
                           passwords=config.passwords, actual=snap.actual, registrar=registrar_for(config))
     executor = Executor(context, snap.plan, max_workers=max_workers)
     result = executor.run(on_event)
+    record_history(config, client, snap, result)
     return Outcome(snap.plan, result, executor.timings, time.monotonic() - start, executor.results)
+
+
+def record_history(config: Config, client: docker.DockerClient, snap: Snapshot, result: RunResult) -> None:
+    """A history entry per service this run changed (or that has none yet): the targets of `berth rollback`."""
+    from berth.lifecycle.records import record_deploy
+
+    ok = [k for k, o in result.outcomes.items() if o.status.value in ("succeeded", "cached")]
+    changed = {c.service for c in snap.plan.changes if c.action.changes}
+    units = {u.name for u in snap.desired.services}
+    record_deploy(config, client, snap.desired, [s for s in ok if s in units], changed)
 
 
 def raise_for(outcome: Outcome) -> None:

@@ -38,10 +38,17 @@ def volume_name(deployment: str, volume: str) -> str:
     return f"{deployment}_{volume}"
 
 
-def image_ref(config: Config, image: str) -> str:
+def image_ref(config: Config, image: str, tag: str | None = None) -> str:
     g = config.globals
     prefix = f"{g.docker_registry}/" if g.docker_registry else ""
-    return f"{prefix}{g.image_namespace}/{image}:{g.image_tag}"
+    return f"{prefix}{g.image_namespace}/{image}:{tag or g.image_tag}"
+
+
+def pinned_tags(config: Config) -> dict[str, str]:
+    """service -> image tag that `berth upgrade --tag` / `berth rollback` left it on (deploy keeps it there)."""
+    from berth.state.store import StateStore
+
+    return dict(StateStore(config.deployment_dir).read().get("pins", {}))
 
 
 def enabled_services(config: Config) -> list[ServiceDef]:
@@ -67,13 +74,15 @@ def readable_files(config: Config) -> set[tuple[str, str, str]]:
 class Renderer:
     """Renders one host's desired state; holds the Jinja environment and the template context."""
 
-    def __init__(self, config: Config, images: Mapping[str, str], host: str = "localhost") -> None:
+    def __init__(self, config: Config, images: Mapping[str, str], host: str = "localhost",
+                 pins: Mapping[str, str] | None = None) -> None:
         self.config = config
         self.images = images
         self.host = host
         self.deployment = config.globals.deployment_name
         self.api_address = config.api_address
         self.base_context = self._context()
+        self.pins = dict(pinned_tags(config) if pins is None else pins)
 
     def _context(self) -> dict[str, Any]:
         g = self.config.globals
@@ -100,17 +109,23 @@ class Renderer:
         units: list[ServiceUnit] = []
         containers: list[DesiredContainer] = []
         steps: list[DesiredStep] = []
+        upgrade: list[DesiredStep] = []
+        replaced: dict[str, tuple[str, ...]] = {}
         for service in services:
             service_containers = self._containers(service)
             if not service_containers:
                 continue
             containers += service_containers.values()
             steps += self._steps(service, service_containers)
+            if service.upgrade is not None:
+                upgrade += [self._oneshot(service, s, service_containers[s.container])
+                            for s in service.upgrade.steps if s.container in service_containers]
+                replaced[service.name] = tuple(service.upgrade.replaces)
             deps = tuple(d for d in service.depends_on if d in names)
             units.append(ServiceUnit(service.name, self.host, deps, self._volumes(service)))
         _check_dependencies(services)
         return DesiredState(self.deployment, tuple(units), tuple(containers), tuple(steps),
-                            frozenset(secret_values(self.config.passwords)))
+                            frozenset(secret_values(self.config.passwords)), tuple(upgrade), replaced)
 
     # --- containers ----------------------------------------------------------------------------------------------
 
@@ -125,12 +140,14 @@ class Renderer:
         ctx = {**self.base_context, "service": service.name, "container": key}
         files = self._files(service, key, d.config, ctx)
         files["config.json"] = _config_json(service.name, d, self._value(service, d.command, ctx))
-        ref = image_ref(self.config, d.image)
+        ref = image_ref(self.config, d.image, self.pins.get(service.name))
+        ready = d.healthcheck.ready_log if d.healthcheck else None
         return DesiredContainer(
             key=key, service=service.name, name=container_name(self.deployment, key), host=self.host, image=ref,
             image_id=self.images.get(ref), spec=self._spec(service, key, d, ref, ctx), files=files,
             health=tuple(self._value(service, d.healthcheck.test, ctx)) if d.healthcheck else (),
             health_timeout=d.healthcheck.wait_timeout if d.healthcheck else 60.0, stop_timeout=d.stop_timeout,
+            swap=d.swap, ready_log=ready,
         )
 
     def _spec(self, service: ServiceDef, key: str, d: ContainerDef, ref: str, ctx: dict[str, Any]) -> dict[str, Any]:
@@ -287,8 +304,10 @@ def _check_dependencies(services: list[ServiceDef]) -> None:
                               f"fix depends_on in {service.folder / 'service.yml'}")
 
 
-def render_desired(config: Config, images: Mapping[str, str], host: str = "localhost") -> DesiredState:
-    return Renderer(config, images, host).render()
+def render_desired(config: Config, images: Mapping[str, str], host: str = "localhost",
+                   pins: Mapping[str, str] | None = None) -> DesiredState:
+    """`pins`: service -> image tag (None: the tags upgrade/rollback recorded in state.json)."""
+    return Renderer(config, images, host, pins).render()
 
 
 def config_dir_of(config: Config, key: str) -> Path:

@@ -112,12 +112,12 @@ class Executor:
         for want in wanted:
             actions.write_config_dir(self._config_dir(want.key), want.files)
         desired_steps = [s for s in self.h.desired.steps_of(unit.name) if s.name in steps]
-        self._run_steps([s for s in desired_steps if s.phase == "before"], progress, done)
+        self.run_steps([s for s in desired_steps if s.phase == "before"], progress, done)
         by_key = {w.key: w for w in wanted}
         for change in changes:
             if change.action is not Action.REMOVE and change.key in by_key:
                 self._apply(change, by_key[change.key], progress, done)
-        self._run_steps([s for s in desired_steps if s.phase == "after"], progress, done)
+        self.run_steps([s for s in desired_steps if s.phase == "after"], progress, done)
         self._remove_leftovers(unit.name, progress)
         return Status.SUCCEEDED
 
@@ -192,7 +192,8 @@ class Executor:
 
     # --- steps ---------------------------------------------------------------------------------------------------
 
-    def _run_steps(self, steps: list[DesiredStep], progress: Progress, done: list[str]) -> None:
+    def run_steps(self, steps: list[DesiredStep], progress: Progress, done: list[str]) -> None:
+        """Run steps in order, stamping each after success (upgrade runs its own step lists with this)."""
         for step in steps:
             start = time.monotonic()
             progress(f"step {step.name}: running")

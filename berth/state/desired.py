@@ -35,6 +35,8 @@ class DesiredContainer:
     health: tuple[str, ...] = ()  # berth-health arguments; () = running is enough
     health_timeout: float = 120.0
     stop_timeout: int = 10
+    swap: str = "stop-first"  # how upgrade/rollback replace it (see ContainerDef.swap)
+    ready_log: str | None = None  # regex on the new container's log: it serves (needed by swap "overlap")
 
     @property
     def spec_hash(self) -> str:
@@ -96,6 +98,8 @@ class DesiredState:
     containers: tuple[DesiredContainer, ...] = ()
     steps: tuple[DesiredStep, ...] = ()
     secrets: frozenset[str] = frozenset()  # values to mask in every output
+    upgrade_steps: tuple[DesiredStep, ...] = ()  # service.yml `upgrade.steps`, run only by `berth upgrade`
+    replaced: Mapping[str, tuple[str, ...]] = field(default_factory=_frozen)  # service -> steps upgrade replaces
 
     def containers_of(self, service: str) -> list[DesiredContainer]:
         return [c for c in self.containers if c.service == service]

@@ -64,6 +64,10 @@ class Healthcheck(_Strict):
     retries: int = 3
     start_period: float = 10
     wait_timeout: float = 120  # how long a deploy waits for the first healthy answer
+    # A regular expression matched against the new container's log lines that says the new process serves.
+    # Needed by `swap: overlap`: while old and new share a SO_REUSEPORT socket, a health probe may be answered
+    # by the old process, so it cannot tell that the new one is ready.
+    ready_log: str | None = None
 
 
 class ContainerDef(_Strict):
@@ -88,6 +92,10 @@ class ContainerDef(_Strict):
     config: list[ConfigFile] = Field(default_factory=list)
     directories: list[Directory] = Field(default_factory=list)
     log_file: str | None = None  # file name under /var/log/berth/<service>/
+    # How an upgrade/rollback swaps this container. `stop-first`: stop old, start new (a gap of the new one's
+    # start time). `overlap`: start new while the old one still serves (the process must bind with SO_REUSEPORT,
+    # e.g. uwsgi `reuse-port`), wait for `healthcheck.ready_log`, then stop the old one: no gap.
+    swap: Literal["stop-first", "overlap"] = "stop-first"
 
 
 class Step(_Strict):
@@ -146,6 +154,30 @@ class Registration(_Strict):
     users: list[KeystoneUser] = Field(default_factory=list)
 
 
+class Upgrade(_Strict):
+    """How `berth upgrade` changes the service's schema, when it differs from the deploy steps.
+
+    `steps` run with the new image: phase `before` while the old containers still serve (expand, migrate),
+    phase `after` once every container was swapped (contract). They stand in for the deploy steps named in
+    `replaces` (e.g. db-sync), whose stamps are recorded as done afterwards.
+    """
+
+    replaces: list[str] = Field(default_factory=list)
+    steps: list[Step] = Field(default_factory=list)
+
+
+class Teardown(_Strict):
+    """Host objects the service creates outside containers, removed by `berth destroy` / `cleanup host`.
+
+    Strings are templates over globals (e.g. "{{ neutron_external_interface }}").
+    """
+
+    links: list[str] = Field(default_factory=list)  # interface names (a veth pair goes with either end)
+    link_prefixes: list[str] = Field(default_factory=list)  # e.g. brq, vxlan-
+    netns_prefixes: list[str] = Field(default_factory=list)  # e.g. qrouter-, qdhcp-
+    iptables: list[str] = Field(default_factory=list)  # rule specs as given to -A, e.g. "DOCKER-USER -i brq+ -j ACCEPT"
+
+
 class Port(_Strict):
     """A port the service binds; a string is a template over globals (e.g. "{{ rabbitmq_epmd_port }}")."""
 
@@ -175,6 +207,8 @@ class ServiceDef(_Strict):
     databases: list[Database] = Field(default_factory=list)
     steps: list[Step] = Field(default_factory=list)
     keystone: Registration | None = None
+    upgrade: Upgrade | None = None  # None: an upgrade runs the deploy steps with the new image
+    teardown: Teardown | None = None
 
     @field_validator("containers")
     @classmethod
@@ -214,13 +248,22 @@ def parse_service(path: Path) -> ServiceDef:
 def _check_references(service: ServiceDef, path: Path) -> None:
     """Steps and ports must name containers of this service; templates must exist."""
     problems = []
-    for step in service.steps:
+    upgrade_steps = service.upgrade.steps if service.upgrade else []
+    for step in [*service.steps, *upgrade_steps]:
         if step.container not in service.containers:
             problems.append(f"step `{step.name}` uses unknown container `{step.container}`")
     for port in service.ports:
         if port.container not in service.containers:
             problems.append(f"port {port.port} names unknown container `{port.container}`")
     files = [f for c in service.containers.values() for f in c.config] + [f for s in service.steps for f in s.config]
+    files += [f for s in upgrade_steps for f in s.config]
+    names = {s.name for s in service.steps}
+    for name in service.upgrade.replaces if service.upgrade else []:
+        if name not in names:
+            problems.append(f"upgrade.replaces names unknown step `{name}`")
+    for key, container in service.containers.items():
+        if container.swap == "overlap" and not (container.healthcheck and container.healthcheck.ready_log):
+            problems.append(f"container `{key}`: swap: overlap needs healthcheck.ready_log")
     for item in files:
         if not (path.parent / "templates" / item.template).is_file():
             problems.append(f"template `{item.template}` not found in {path.parent / 'templates'}")

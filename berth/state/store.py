@@ -23,10 +23,12 @@ class StateStore:
         try:
             data = json.loads(self.path.read_text())
         except (OSError, ValueError):
-            return {"stamps": {}, "applied": {}}
-        data.setdefault("stamps", {})
-        data.setdefault("applied", {})
-        return data if isinstance(data, dict) else {"stamps": {}, "applied": {}}
+            return {"stamps": {}, "applied": {}, "pins": {}}
+        if not isinstance(data, dict):
+            return {"stamps": {}, "applied": {}, "pins": {}}
+        for section in ("stamps", "applied", "pins"):
+            data.setdefault(section, {})
+        return data
 
     def _update(self, section: str, key: str, value: str | None) -> None:
         with _LOCK:
@@ -46,3 +48,7 @@ class StateStore:
 
     def set_applied(self, container_id: str, config_hash: str | None) -> None:
         self._update("applied", container_id, config_hash)
+
+    def set_pin(self, service: str, tag: str | None) -> None:
+        """Keep `service` on image tag `tag` (None: follow globals image_tag again)."""
+        self._update("pins", service, tag)

@@ -91,6 +91,10 @@ def deploy_cmd(app: AppContext, plan_only: bool, yes: bool, skip_prechecks: bool
         if app.json:
             click.echo(json.dumps({"plan": snap.plan.to_dict(), "results": None}, indent=2))
         if not plan_only:
+            from berth.lifecycle.records import record_deploy
+
+            record_deploy(config, client, snap.desired, [u.name for u in snap.desired.services
+                                                         if u.name in snap.plan.services], set())
             app.echo("nothing to do: every container is up to date")
         return
     if not yes and not app.json and sys.stdin.isatty() and not click.confirm("apply this plan?", default=True):

@@ -1,0 +1,191 @@
+"""`berth upgrade`, `rollback`, `history`, `reconfigure`: change running services safely, plan first.
+
+Every changing command shows its plan, `--plan` only shows it, `--yes` (or a non-interactive run) skips the
+prompt, `--json` prints the plan and the results as one JSON document.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from berth.cli.context import AppContext, pass_app
+from berth.errors import Aborted
+
+
+def show_and_confirm(app: AppContext, lines: list[str], plan_only: bool, yes: bool, has_changes: bool,
+                     plan_data: Any, what: str) -> bool:
+    """Print the plan; True when the caller should apply it (after confirmation on a terminal)."""
+    for line in lines:
+        app.echo(line)
+    if plan_only or not has_changes:
+        if app.json:
+            click.echo(json.dumps({"plan": plan_data, "results": None}, indent=2, default=str))
+        if not plan_only:
+            app.echo("nothing to do")
+        return False
+    if not yes and not app.json and sys.stdin.isatty() and not click.confirm(f"{what}?", default=True):
+        raise Aborted(f"{what} declined; nothing was changed")
+    return True
+
+
+def emit(app: AppContext, plan_data: Any, results: Any) -> None:
+    if app.json:
+        click.echo(json.dumps({"plan": plan_data, "results": results}, indent=2, default=str))
+
+
+def progress_printer(app: AppContext) -> Callable[[str], None]:
+    return (lambda line: app.echo(f"  {line}")) if app.verbose or sys.stdout.isatty() else (lambda _line: None)
+
+
+def _options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--json", "json_flag", is_flag=True, help="Emit the plan and the results as JSON.")(func)
+    func = click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")(func)
+    return click.option("--plan", "plan_only", is_flag=True, help="Only show the plan; change nothing.")(func)
+
+
+@click.command("upgrade")
+@_options
+@click.option("--tag", default=None, help="Image tag to upgrade to (default: image_tag of globals.yml).")
+@click.option("--build", is_flag=True, help="Build missing images instead of pulling them from docker_registry.")
+@click.argument("services", nargs=-1)
+@pass_app
+def upgrade_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, tag: str | None, build: bool,
+                services: tuple[str, ...]) -> None:
+    """Upgrade SERVICES (default: all enabled) to new images, one service and one container at a time.
+
+    Images first (pulled, or built without a registry), then per service: database backup, upgrade steps
+    (db sync; expand/migrate before and contract after the swap where the service defines them), container
+    swaps with health checks (the old container is put back automatically if the new one fails: exit 7),
+    a history entry for `berth rollback`. Running it again finishes an interrupted upgrade.
+    """
+    from berth.engine.docker_engine import connect
+    from berth.lifecycle import upgrade
+    from berth.lifecycle.deploy import check_services
+
+    app.json = app.json or json_flag
+    base = app.config
+    config = upgrade.with_tag(base, tag)
+    selected = check_services(config, services) or [u.name for u in _units(config)]
+    client = connect()
+    snap = upgrade.upgrade_snapshot(config, client, selected)
+    up = upgrade.plan_upgrade(config, snap, selected, build)
+    if not show_and_confirm(app, upgrade.plan_lines(up), plan_only, yes, up.has_changes, up.to_dict(), "upgrade"):
+        return
+    progress = progress_printer(app)
+    upgrade.prepare_images(config, client, up, progress)
+    snap = upgrade.upgrade_snapshot(config, client, selected)  # now with the new image ids
+    up = upgrade.plan_upgrade(config, snap, selected, build)
+    entries, done = upgrade.run_upgrade(config, base.globals.image_tag, client, snap, up, progress)
+    for service, lines in done.items():
+        app.echo(f"{service}:")
+        for line in lines:
+            app.echo(f"  {line}")
+    emit(app, up.to_dict(), {"entries": [e.summary() for e in entries], "done": done})
+    app.echo(f"upgraded {', '.join(e.service for e in entries) or 'nothing'} to {config.globals.image_tag}")
+
+
+def _units(config: Any) -> list[Any]:
+    from berth.lifecycle.render import enabled_services
+
+    return enabled_services(config)
+
+
+@click.command("rollback")
+@_options
+@click.option("--to", "to", type=int, default=None, help="History entry id (default: the one before the current).")
+@click.option("--restore-database", is_flag=True,
+              help="Allow restoring the database backup when the schema changed since that entry (data loss).")
+@click.argument("service")
+@pass_app
+def rollback_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, to: int | None,
+                 restore_database: bool, service: str) -> None:
+    """Return SERVICE to a recorded history entry (`berth history`): a container swap when the schema did not
+    change; with a schema change only with --restore-database (restores the backup, reports the lost rows)."""
+    from berth.engine.docker_engine import connect
+    from berth.lifecycle import rollback
+    from berth.lifecycle.deploy import check_services
+    from berth.state.history import History
+    from berth.state.observe import observe
+
+    app.json = app.json or json_flag
+    config = app.config
+    check_services(config, [service])
+    client = connect()
+    actual = observe(client, config.globals.deployment_name, config.deployment_dir)
+    images = {i.id for i in client.images.list()}
+    rp = rollback.decide(History(config.deployment_dir).entries(), actual, images, service, to)
+    lines = rollback.plan_lines(rp, restore_database)
+    if plan_only:
+        show_and_confirm(app, lines, True, yes, rp.has_changes, rp.to_dict(), "rollback")
+        return
+    rollback.check(rp, restore_database)
+    if not show_and_confirm(app, lines, plan_only, yes, rp.has_changes, rp.to_dict(), "rollback"):
+        return
+    result = rollback.run_rollback(config, client, rp, progress_printer(app))
+    for line in result.done:
+        app.echo(f"  {line}")
+    for db, tables in result.lost.items():
+        for table, (now, after) in sorted(tables.items()):
+            app.echo(f"  lost in {db}.{table}: {now - after} row(s) ({now} -> {after})")
+    emit(app, rp.to_dict(), result.to_dict())
+    app.echo(f"rolled back {service} to entry {rp.target.id} in {result.elapsed:.1f}s (history entry "
+             f"{result.entry.id})")
+
+
+@click.command("history")
+@click.option("--json", "json_flag", is_flag=True, help="Emit the entries as JSON.")
+@click.argument("service", required=False)
+@pass_app
+def history_cmd(app: AppContext, json_flag: bool, service: str | None) -> None:
+    """Recorded deploys, upgrades and rollbacks: id, time, service, tags, image ids, schema change, backups."""
+    from berth.lifecycle.show import table
+    from berth.state.history import History
+
+    entries = [e for e in History(app.config.deployment_dir).entries() if service in (None, e.service)]
+    if app.json or json_flag:
+        click.echo(json.dumps([e.summary() for e in entries], indent=2))
+        return
+    rows = [(str(s["id"]), s["time"], s["service"], s["kind"] + ("" if s["state"] == "done" else f" ({s['state']})"),
+             ",".join(s["tags"]), " ".join(f"{k}={v}" for k, v in s["images"].items()),
+             "yes" if s["schema_changed"] else "no", " ".join(s["backups"]) or "-")
+            for s in (e.summary() for e in entries)]
+    for line in table(rows, ("ID", "TIME", "SERVICE", "KIND", "TAGS", "IMAGES", "SCHEMA", "BACKUP")):
+        app.echo(line)
+
+
+@click.command("reconfigure")
+@_options
+@click.argument("services", nargs=-1)
+@pass_app
+def reconfigure_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, services: tuple[str, ...]) -> None:
+    """Re-render the configuration and restart exactly the containers whose config hash changed."""
+    import dataclasses
+
+    from berth.engine.docker_engine import connect
+    from berth.lifecycle.deploy import check_services, converge_host, raise_for, snapshot
+    from berth.lifecycle.maintenance import reconfigure_plan
+    from berth.lifecycle.show import plan_lines
+
+    app.json = app.json or json_flag
+    config = app.config
+    client = connect()
+    snap = snapshot(config, client, check_services(config, services))
+    snap = dataclasses.replace(snap, plan=reconfigure_plan(snap.plan))
+    if not show_and_confirm(app, plan_lines(snap.plan), plan_only, yes, snap.plan.has_changes,
+                            snap.plan.to_dict(), "reconfigure"):
+        return
+    outcome = converge_host(config, client, snap)
+    emit(app, snap.plan.to_dict(), outcome.to_dict())
+    raise_for(outcome)
+    changed = [c.name for c in snap.plan.changes if c.action.changes]
+    app.echo(f"reconfigured {', '.join(changed)} in {outcome.elapsed:.1f}s")
+
+
+def register(group: click.Group) -> None:
+    for command in (upgrade_cmd, rollback_cmd, history_cmd, reconfigure_cmd):
+        group.add_command(command)

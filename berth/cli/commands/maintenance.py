@@ -1,0 +1,118 @@
+"""`berth stop`, `destroy`, `pull`, `cleanup containers|host|images`: plan first, like every changing command."""
+
+from __future__ import annotations
+
+import click
+
+from berth.cli.commands.lifecycle_ops import _options, emit, progress_printer, show_and_confirm
+from berth.cli.context import AppContext, pass_app
+from berth.errors import BerthError, ExitCode
+
+DESTROY_FLAG = "--yes-i-really-really-mean-it"
+
+
+class Refused(BerthError):
+    exit_code = ExitCode.USAGE
+
+
+@click.command("stop")
+@_options
+@click.argument("services", nargs=-1)
+@pass_app
+def stop_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, services: tuple[str, ...]) -> None:
+    """Stop the containers of SERVICES (default: all), dependents first. `berth deploy` starts them again."""
+    from berth.engine.docker_engine import connect
+    from berth.errors import DeployError
+    from berth.lifecycle.deploy import check_services, snapshot
+    from berth.lifecycle.maintenance import op_lines, run_stop, stop_plan
+
+    app.json = app.json or json_flag
+    config = app.config
+    selected = check_services(config, services)
+    client = connect()
+    desired = snapshot(config, client, selected).desired
+    plan = stop_plan(desired, client, selected)
+    if not show_and_confirm(app, op_lines(plan), plan_only, yes, plan.has_changes, plan.to_dict(), "stop"):
+        return
+    result = run_stop(desired, client, plan)
+    emit(app, plan.to_dict(), {k: o.status.value for k, o in result.outcomes.items()})
+    if not result.ok:
+        failed = [o for o in result.outcomes.values() if o.status.value == "failed"]
+        raise DeployError(f"stopping {failed[0].key} failed: {failed[0].message}")
+    app.echo(f"stopped {len(plan.items)} container(s)")
+
+
+@click.command("destroy")
+@click.option(DESTROY_FLAG, "really", is_flag=True, help="Required: this removes every container and volume.")
+@click.option("--include-images", is_flag=True, help="Also remove the images this deployment uses.")
+@click.option("--plan", "plan_only", is_flag=True, help="Only show what would be removed.")
+@click.option("--json", "json_flag", is_flag=True, help="Emit the plan and the results as JSON.")
+@pass_app
+def destroy_cmd(app: AppContext, really: bool, include_images: bool, plan_only: bool, json_flag: bool) -> None:
+    """Remove this deployment: containers, volumes (data!), networks, host interfaces/namespaces/rules berth
+    made, generated state. The configuration directory and database backups are kept."""
+    from berth.engine.docker_engine import connect
+    from berth.lifecycle.maintenance import apply_items, destroy_plan, op_lines
+
+    app.json = app.json or json_flag
+    config = app.config
+    if not really and not plan_only:
+        raise Refused(f"destroy removes every container and volume of deployment {config.globals.deployment_name} "
+                      "(all data)", f"add {DESTROY_FLAG} if that is what you want; --plan shows what would go")
+    client = connect()
+    plan = destroy_plan(config, client, include_images)
+    if not show_and_confirm(app, op_lines(plan), plan_only, True, plan.has_changes, plan.to_dict(), "destroy"):
+        return
+    done = apply_items(client, plan, progress_printer(app))
+    emit(app, plan.to_dict(), done)
+    for line in done:
+        app.echo(f"  {line}")
+    app.echo(f"destroyed deployment {config.globals.deployment_name}; configuration kept in {config.config_dir}")
+
+
+@click.command("pull")
+@_options
+@pass_app
+def pull_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool) -> None:
+    """Pull every image of the enabled services from docker_registry (before an upgrade or on a new host)."""
+    from berth.engine.docker_engine import connect
+    from berth.lifecycle.maintenance import op_lines, pull_plan, run_pull
+
+    app.json = app.json or json_flag
+    plan = pull_plan(app.config)
+    if not show_and_confirm(app, op_lines(plan), plan_only, yes, plan.has_changes, plan.to_dict(), "pull"):
+        return
+    done = run_pull(connect(), plan, progress_printer(app))
+    emit(app, plan.to_dict(), done)
+    app.echo(f"pulled {len(done)} image(s)")
+
+
+@click.command("cleanup")
+@_options
+@click.argument("what", type=click.Choice(["containers", "host", "images"]))
+@pass_app
+def cleanup_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, what: str) -> None:
+    """Remove leftovers: `containers` (exited, kept aside, one-shot remains of this deployment), `host`
+    (interfaces/namespaces/rules of services that no longer run), `images` (berth images of this namespace used
+    by no container, not the current tag, not a rollback target; dangling ones)."""
+    from berth.engine.docker_engine import connect
+    from berth.lifecycle import maintenance as m
+
+    app.json = app.json or json_flag
+    config = app.config
+    client = connect()
+    planner = {"containers": m.cleanup_containers_plan, "host": m.cleanup_host_plan,
+               "images": m.cleanup_images_plan}[what]
+    plan = planner(config, client)
+    if not show_and_confirm(app, m.op_lines(plan), plan_only, yes, plan.has_changes, plan.to_dict(),
+                            f"cleanup {what}"):
+        return
+    done = m.apply_items(client, plan, progress_printer(app))
+    emit(app, plan.to_dict(), done)
+    for line in done:
+        app.echo(f"  {line}")
+
+
+def register(group: click.Group) -> None:
+    for command in (stop_cmd, destroy_cmd, pull_cmd, cleanup_cmd):
+        group.add_command(command)

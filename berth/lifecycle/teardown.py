@@ -1,0 +1,89 @@
+"""Host objects services create outside containers (interfaces, namespaces, firewall rules): find and remove.
+
+Declared per service in service.yml `teardown:` (see docs/services.md), so destroy and `cleanup host` know them
+without knowing service names. Uses iproute2 and iptables on the host (berth runs as root there).
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+import jinja2
+
+from berth.config.loader import Config
+from berth.state.model import ServiceDef, Teardown, load_service
+
+
+@dataclass(frozen=True)
+class HostObject:
+    kind: str  # link | netns | iptables
+    name: str  # interface / namespace name, or the rule spec
+    service: str
+
+
+def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, check=False, capture_output=True, text=True, timeout=30)
+
+
+def _render(config: Config, text: str) -> str:
+    values = config.globals.model_dump(mode="json")
+    return jinja2.Template(text, undefined=jinja2.StrictUndefined).render(**values)
+
+
+def links() -> list[str]:
+    if not shutil.which("ip"):
+        return []
+    out = _run(["ip", "-o", "link", "show"]).stdout
+    return [line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if line.count(":") >= 2]
+
+
+def namespaces() -> list[str]:
+    if not shutil.which("ip"):
+        return []
+    return [line.split()[0] for line in _run(["ip", "netns", "list"]).stdout.splitlines() if line.strip()]
+
+
+def rule_present(spec: str) -> bool:
+    return bool(shutil.which("iptables")) and _run(["iptables", "-C", *shlex.split(spec)]).returncode == 0
+
+
+def find(config: Config, service: ServiceDef) -> list[HostObject]:
+    """The objects of `service`'s teardown that exist on this host now."""
+    td: Teardown | None = service.teardown
+    if td is None:
+        return []
+    present_links, present_ns = links(), namespaces()
+    out = []
+    names = {_render(config, n) for n in td.links}
+    prefixes = tuple(_render(config, p) for p in td.link_prefixes)
+    out += [HostObject("link", n, service.name) for n in present_links
+            if n in names or (prefixes and n.startswith(prefixes))]
+    ns_prefixes = tuple(_render(config, p) for p in td.netns_prefixes)
+    out += [HostObject("netns", n, service.name) for n in present_ns if ns_prefixes and n.startswith(ns_prefixes)]
+    out += [HostObject("iptables", r, service.name) for r in (_render(config, x) for x in td.iptables)
+            if rule_present(r)]
+    return out
+
+
+def find_for(config: Config, services: list[str]) -> list[HostObject]:
+    out: list[HostObject] = []
+    for name in services:
+        out += find(config, load_service(name))
+    return out
+
+
+def remove(obj: HostObject) -> str:
+    """Remove one object; returns what was done (a gone object is fine: e.g. the peer of a deleted veth)."""
+    if obj.kind == "link":
+        result = _run(["ip", "link", "del", obj.name])
+    elif obj.kind == "netns":
+        result = _run(["ip", "netns", "delete", obj.name])
+    else:
+        result = _run(["iptables", "-D", *shlex.split(obj.name)])
+        while result.returncode == 0 and rule_present(obj.name):
+            result = _run(["iptables", "-D", *shlex.split(obj.name)])
+    ok = result.returncode == 0 or "Cannot find" in result.stderr or "does not exist" in result.stderr
+    return f"{obj.kind} {obj.name}: {'removed' if ok else 'could not remove: ' + result.stderr.strip()}"
