@@ -99,6 +99,9 @@ class GlobalsBase(BaseModel):
     rabbitmq_dist_port: int = Field(25672, ge=1, le=65535)
     """Erlang distribution port of RabbitMQ (CLI tools and clustering)."""
 
+    horizon_port: int = Field(80, ge=1, le=65535)
+    """Port of the Horizon dashboard on the API address."""
+
     # keystone / identity
     openstack_region_name: str = "RegionOne"
     """Region of the endpoints berth registers."""
