@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# berth's main job on this host: an all-in-one OpenStack cloud in containers, from nothing.
-# Safe to re-run: every step skips what is already done (cached images, no-op deploy, existing secrets).
+# berth's main job on this host: an all-in-one OpenStack cloud in containers with a test VM running, from nothing.
+# Safe to re-run: every step skips what is already done (cached images, no-op deploy, existing secrets, existing
+# networks and servers). Configuration: $BERTH_CONFIG_DIR (default /etc/berth).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
@@ -8,6 +9,7 @@ need_root
 ensure_venv
 CONFIG_DIR="${BERTH_CONFIG_DIR:-/etc/berth}"
 export BERTH_CONFIG_DIR="$CONFIG_DIR"
+START=$(date +%s)
 
 step() { echo; echo "==> berth $*"; berth "$@"; }
 
@@ -19,22 +21,28 @@ if [ ! -e "$CONFIG_DIR/globals.yml" ]; then
 fi
 step genpwd
 step config validate
-for cmd in build prechecks deploy post-deploy init-runonce; do
-    if ! berth "$cmd" --help >/dev/null 2>&1; then
-        echo "note: \`berth $cmd\` is not available in this version yet; stopping here"
-        exit 0
-    fi
-    case "$cmd" in
-        build) step build core ;;
-        deploy) step deploy --yes --skip-prechecks ;;
-        init-runonce) step init-runonce --boot-test-server ;;
-        *) step "$cmd" ;;
-    esac
-done
-cat <<MSG
+# The images of the enabled services only (and their parents): none that no container runs.
+mapfile -t SERVICES < <(python - "$CONFIG_DIR" <<'PY'
+import sys
+from pathlib import Path
 
-berth: your cloud is ready.
-  credentials:  source $CONFIG_DIR/admin-openrc.sh   (or OS_CLOUD=berth-admin with $CONFIG_DIR/clouds.yaml)
-  passwords:    $CONFIG_DIR/passwords.yml (mode 0600)
-  status:       berth status
+from berth.config.globals import is_enabled
+from berth.config.loader import load_config
+from berth.services.registry import service_meta, service_names
+
+config = load_config(Path(sys.argv[1]))
+# Folders without a service.yml (haproxy, registry, toolbox) only hold images no deploy runs.
+print("\n".join(n for n in service_names() if service_meta(n) and is_enabled(config.globals, n)))
+PY
+)
+step build "${SERVICES[@]}"
+step prechecks
+step deploy --yes --skip-prechecks
+step post-deploy
+step init-runonce --boot-test-server
+echo
+echo "berth: your cloud is ready ($(( $(date +%s) - START ))s)."
+cat <<MSG
+  ssh key:   $CONFIG_DIR/berth_id_ed25519 (keypair mykey; the test guest has no sshd, it answers ping)
+  status:    berth status      remove it all: berth destroy --yes-i-really-really-mean-it
 MSG

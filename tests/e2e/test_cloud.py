@@ -1,0 +1,236 @@
+"""The README's main command for real, then the issue's acceptance list against the cloud it made.
+
+`scripts/aio.sh` runs with its own config dir (deployment `berthe2e` on 127.0.0.51, own Erlang ports, provider
+interface and VNI range) and the defaults for everything else — so nova and neutron come from
+`enabled_by_default`. Every check uses the real clients: the `openstack` CLI with the admin-openrc.sh the deploy
+wrote, `ip netns exec` on the host, and Debian's Chromium driven by Selenium. The module removes everything
+the deployment made at the end, also when a test fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.cloud_env import CloudEnv
+
+pytestmark = pytest.mark.e2e
+
+MARKER = "BERTH-TEST-GUEST-OK"
+SERVER = "e2e-vm"
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    work = tmp_path_factory.mktemp("berth-e2e")
+    env = CloudEnv("berthe2e", "127.0.0.51", "berthe2e-ext0", "8001:8100", 4451, 25751, work / "config")
+    env.remove_containers()  # what an interrupted earlier run left behind
+    env.write_globals()
+    info: dict[str, Any] = {"env": env, "work": work}
+    try:
+        rc, seconds, out = env.aio(work / "aio.log")
+        assert rc == 0, f"scripts/aio.sh failed (exit {rc}):\n{out[-6000:]}"
+        info.update(seconds=seconds, output=out)
+        print(f"scripts/aio.sh: {seconds:.1f}s")
+        yield info
+    finally:
+        env.teardown()
+
+
+def _json(env: CloudEnv, *args: str) -> Any:
+    return json.loads(env.openstack(*args, "-f", "json"))
+
+
+def _wait(what: str, timeout: float, probe: Any) -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(2)
+    raise AssertionError(f"{what} within {timeout:.0f}s (last: {last!r})")
+
+
+def test_main_command_says_how_to_use_the_cloud(cloud: dict[str, Any]) -> None:
+    env: CloudEnv = cloud["env"]
+    out = cloud["output"]
+    password = yaml.safe_load((env.config_dir / "passwords.yml").read_text())["keystone_admin_password"]
+    assert password not in out, "the admin password must never be printed"
+    assert f"{env.config_dir}/admin-openrc.sh" in out
+    assert f"Horizon: http://{env.api_address}/" in out
+    assert f"keystone_admin_password in {env.config_dir}/passwords.yml" in out
+    assert re.search(r"test server berth-test: id [0-9a-f-]{36}, IP 10\.0\.0\.\d+ \(ACTIVE", out), out[-2000:]
+    key = env.config_dir / "berth_id_ed25519"
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert "PRIVATE KEY" not in out
+
+
+def test_token_issue(cloud: dict[str, Any]) -> None:
+    token = _json(cloud["env"], "token", "issue")
+    assert token["id"] and token["project_id"] and token["user_id"]
+
+
+def test_catalog_lists_every_service(cloud: dict[str, Any]) -> None:
+    env: CloudEnv = cloud["env"]
+    types = {s["Type"] for s in _json(env, "service", "list")}
+    assert {"identity", "image", "placement", "compute", "network", "orchestration"} <= types, types
+    endpoints = _json(env, "endpoint", "list", "--interface", "public")
+    assert {e["Service Type"] for e in endpoints} >= types
+    assert all(env.api_address in e["URL"] and e["Enabled"] for e in endpoints), endpoints
+
+
+def test_compute_services_hypervisor_and_agents_are_up(cloud: dict[str, Any]) -> None:
+    env: CloudEnv = cloud["env"]
+    services = _json(env, "compute", "service", "list")
+    assert {"nova-conductor", "nova-scheduler", "nova-compute"} <= {s["Binary"] for s in services}
+    assert all(s["State"] == "up" and s["Status"] == "enabled" for s in services), services
+    hypervisors = _json(env, "hypervisor", "list")
+    assert len(hypervisors) == 1 and hypervisors[0]["State"] == "up", hypervisors
+
+    def agents_alive() -> list[dict[str, Any]] | None:
+        agents = _json(env, "network", "agent", "list")
+        kinds = {a["Agent Type"] for a in agents if a["Alive"] in (True, ":-)")}
+        ok = {"Linux bridge agent", "DHCP agent", "L3 agent", "Metadata agent"} <= kinds
+        return agents if ok and all(a["State"] in (True, "UP") for a in agents) else None
+
+    _wait("all network agents alive and up", 90, agents_alive)
+
+
+def test_image_upload(cloud: dict[str, Any]) -> None:
+    env: CloudEnv = cloud["env"]
+    data = cloud["work"] / "upload.raw"
+    data.write_bytes(os.urandom(1 << 20))
+    image = _json(env, "image", "create", "--file", str(data), "--disk-format", "raw", "--container-format",
+                  "bare", "e2e-upload")
+    try:
+        shown = _json(env, "image", "show", image["id"])
+        assert shown["status"] == "active" and shown["size"] == 1 << 20
+    finally:
+        env.openstack("image", "delete", image["id"])
+
+
+@pytest.fixture(scope="module")
+def server(cloud: dict[str, Any]) -> dict[str, Any]:
+    """`openstack server create --wait` from the test guest init-runonce uploaded, on its demo network."""
+    env: CloudEnv = cloud["env"]
+    start = time.monotonic()
+    created = _json(env, "server", "create", "--image", "berth-test-guest", "--flavor", "m1.tiny",
+                    "--network", "demo-net", "--key-name", "mykey", "--wait", SERVER)
+    created["active_seconds"] = time.monotonic() - start
+    print(f"openstack server create --wait: ACTIVE after {created['active_seconds']:.1f}s")
+    return created
+
+
+def test_server_create_reaches_active(server: dict[str, Any]) -> None:
+    assert server["status"] == "ACTIVE", server
+    assert server["active_seconds"] < 60
+
+
+def _address(server: dict[str, Any]) -> str:
+    addresses = server["addresses"]
+    text = json.dumps(addresses) if not isinstance(addresses, str) else addresses
+    found = re.findall(r"10\.0\.0\.\d+", text)
+    assert found, f"no demo-net address in {addresses!r}"
+    return found[0]
+
+
+def test_console_shows_marker_dhcp_address_and_instance_id(cloud: dict[str, Any], server: dict[str, Any]) -> None:
+    env: CloudEnv = cloud["env"]
+    console = _wait("the marker on the console", 180,
+                    lambda: (out := env.openstack("console", "log", "show", server["id"])) and MARKER in out and out)
+    assert f"BERTH-IP {_address(server)}" in console, console[-1500:]
+    assert f"BERTH-INSTANCE-ID {server['id']}" in console, console[-1500:]
+
+
+def test_server_answers_ping_from_the_router_namespace(cloud: dict[str, Any], server: dict[str, Any]) -> None:
+    env: CloudEnv = cloud["env"]
+    router = _json(env, "router", "show", "demo-router")["id"]
+    ip = _address(server)
+
+    def ping() -> subprocess.CompletedProcess[str] | None:
+        proc = subprocess.run(["ip", "netns", "exec", f"qrouter-{router}", "ping", "-c", "3", "-W", "2", ip],
+                              capture_output=True, text=True, check=False)
+        return proc if proc.returncode == 0 else None
+
+    proc = _wait(f"{ip} answers ping from qrouter-{router}", 60, ping)
+    assert " 0% packet loss" in proc.stdout
+
+
+# -- Horizon in a real browser ----------------------------------------------------------------------------------
+
+def _chromium() -> tuple[str, str]:
+    """Debian's chromium and chromium-driver, installed without recommends when missing (never downloaded)."""
+    if not (Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists()):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False, timeout=600)
+        proc = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium",
+                               "chromium-driver"], env=env, capture_output=True, text=True, check=False, timeout=1200)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+def _browser(profile: Path) -> Any:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver = _chromium()
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                 f"--user-data-dir={profile}", "--window-size=1400,1000"):
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options, service=Service(executable_path=driver))
+
+
+def test_horizon_admin_login_shows_the_instances(cloud: dict[str, Any], server: dict[str, Any]) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    env: CloudEnv = cloud["env"]
+    password = yaml.safe_load((env.config_dir / "passwords.yml").read_text())["keystone_admin_password"]
+    base = f"http://{env.api_address}"
+    browser = _browser(cloud["work"] / "chromium-profile")
+    try:
+        browser.set_page_load_timeout(120)
+        browser.get(f"{base}/auth/login/")
+        WebDriverWait(browser, 60).until(ec.presence_of_element_located((By.ID, "id_username")))
+        browser.find_element(By.ID, "id_username").send_keys("admin")
+        browser.find_element(By.ID, "id_password").send_keys(password)
+        browser.find_element(By.ID, "loginBtn").click()
+        WebDriverWait(browser, 120).until(lambda b: "/auth/login" not in b.current_url)
+        browser.get(f"{base}/project/instances/")
+        WebDriverWait(browser, 120).until(ec.presence_of_element_located((By.ID, "instances")))
+        shot = cloud["work"] / "horizon-instances.png"
+        browser.save_screenshot(str(shot))
+        print(f"screenshot: {shot}")
+        page = browser.page_source
+        assert SERVER in page and "berth-test" in page, page[-3000:]
+        assert "Active" in page
+    finally:
+        browser.quit()
+        shutil.rmtree(cloud["work"] / "chromium-profile", ignore_errors=True)
+
+
+def test_rerun_is_safe_and_fast(cloud: dict[str, Any]) -> None:
+    """The main command again: nothing rebuilt, nothing redeployed, every resource found, the server kept."""
+    env: CloudEnv = cloud["env"]
+    rc, seconds, out = env.aio(cloud["work"] / "aio-rerun.log")
+    assert rc == 0, out[-4000:]
+    print(f"scripts/aio.sh re-run: {seconds:.1f}s")
+    assert "nothing to do: every container is up to date" in out
+    assert "  created  " not in out, out[-3000:]
+    assert "(already running)" in out
+    assert seconds < 120
