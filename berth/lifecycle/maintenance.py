@@ -139,23 +139,26 @@ def destroy_plan(config: Config, client: docker.DockerClient, include_images: bo
                                                                      containers} - {""})
     items += [Item(o.kind, o.name, "remove", f"made for {o.service}") for o in teardown.find_for(config, services)]
     if include_images:
-        items += _deployment_images(config, client, containers)
+        items += _deployment_images(config, client)
     if config.deployment_dir.is_dir():
         items.append(Item("state", str(config.deployment_dir), "remove",
                           "generated config, state, history (backups/ and the config directory are kept)"))
     return OpPlan(f"destroy deployment {deployment}:", tuple(items))
 
 
-def _deployment_images(config: Config, client: docker.DockerClient, containers: list[Any]) -> list[Item]:
-    ids = {c.image.id for c in containers if c.image is not None}
-    refs = {image_ref(config, d.image) for s in enabled_services(config) for d in s.containers.values()}
-    for entry in History(config.deployment_dir).entries():
-        ids |= {r.image_id for r in entry.containers}
+def _deployment_images(config: Config, client: docker.DockerClient) -> list[Item]:
+    """Every tag, in this deployment's namespace, of the images its services use (any tag: upgrades, failed
+    ones). Tags are removed one by one, so another namespace's tag of the same image is never touched."""
+    g = config.globals
+    prefix = f"{g.docker_registry}/{g.image_namespace}/" if g.docker_registry else f"{g.image_namespace}/"
+    names = {d.image for s in enabled_services(config) for d in s.containers.values()}
     out = []
     with engine_errors("listing images"):
         for image in client.images.list(filters={"label": labels.IMAGE_NAME}):
-            if image.id in ids or set(image.tags) & refs:
-                out.append(Item("image", ", ".join(image.tags) or image.short_id, "remove", "", image.id))
+            for tag in image.tags:
+                repo = tag.rsplit(":", 1)[0]
+                if repo.startswith(prefix) and repo.removeprefix(prefix) in names:
+                    out.append(Item("image", tag, "remove", "", tag))
     return out
 
 
@@ -179,7 +182,7 @@ def _remove(client: docker.DockerClient, item: Item) -> str:
         elif item.kind == "network":
             client.networks.get(item.ident).remove()
         elif item.kind == "image":
-            client.images.remove(item.ident, force=True, noprune=False)
+            client.images.remove(item.ident, force=False, noprune=False)  # a tag, or a dangling image id
         elif item.kind == "state":
             _remove_state(item.name)
         else:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import docker
+import docker.errors
 
 from berth.config.loader import Config
 from berth.errors import DeployError, NotFoundError
@@ -201,7 +202,33 @@ def _restore(config: Config, client: docker.DockerClient, rp: RollbackPlan, actu
         after = backup.row_counts(db, item.database)
         lost[item.database] = {t: (n, after.get(t, 0)) for t, n in before.items() if n > after.get(t, 0)}
         done.append(f"restored {item.database} from {item.path} (current data kept in {safety[-1].path})")
+    if flush_memcached(config):
+        done.append("flushed memcached (entries cached from the replaced data)")
     return tuple(safety), lost
+
+
+def flush_memcached(config: Config) -> bool:
+    """Services cache database rows in memcached (keystone: projects, users, roles): stale after a restore."""
+    import socket
+
+    from berth.config.globals import is_enabled
+
+    if not is_enabled(config.globals, "memcached"):
+        return False
+    try:
+        with socket.create_connection((config.api_address, 11211), timeout=5) as conn:
+            conn.sendall(b"flush_all\r\n")
+            return conn.recv(64).startswith(b"OK")
+    except OSError:
+        return False
+
+
+def _pinned_image(client: docker.DockerClient, rec: Any) -> str | None:
+    """None when the recorded tag still names the recorded image (the container shows its tag), else the id."""
+    try:
+        return None if client.images.get(rec.image).id == rec.image_id else str(rec.image_id)
+    except docker.errors.ImageNotFound:
+        return str(rec.image_id)
 
 
 def _apply(config: Config, client: docker.DockerClient, rp: RollbackPlan, step: ContainerStep,
@@ -223,5 +250,5 @@ def _apply(config: Config, client: docker.DockerClient, rp: RollbackPlan, step: 
     start = time.monotonic()
     swap(client, config.globals.deployment_name, old, want, secrets, progress,
          wait=lambda new: actions.wait_healthy(client, new, want, secrets, progress),
-         on_failure=lambda: actions.write_config_dir(config_dir, previous), image_id=rec.image_id)
+         on_failure=lambda: actions.write_config_dir(config_dir, previous), image_id=_pinned_image(client, rec))
     done.append(f"{step.name}: back on {rec.image} ({_short(rec.image_id)}) in {time.monotonic() - start:.1f}s")

@@ -25,6 +25,7 @@ from berth.state.desired import DesiredContainer
 
 Progress = Callable[[str], None]
 Wait = Callable[[Container], None]
+PORT_TAKEN = "Address already in use"  # strerror(EADDRINUSE): the old process did not bind with SO_REUSEPORT
 
 
 def aside_name(want: DesiredContainer) -> str:
@@ -101,7 +102,7 @@ def _overlap(client: docker.DockerClient, deployment: str, old: Container, new: 
         wait_ready_log(new, want.ready_log, want.health_timeout, secrets)
     except DeployError:
         new.reload()
-        if new.status == "running":
+        if new.status == "running" or PORT_TAKEN not in new.logs(tail=50).decode(errors="replace"):
             raise
         progress(f"{want.name}: the new container could not share the port; stopping the old one first")
         actions.remove(client, new.id)
@@ -127,6 +128,10 @@ def _put_back(client: docker.DockerClient, old: Container, new: Container | None
         old.rename(want.name)
         if old.status != "running":
             old.start()
+    try:  # the command returns once the old one serves again
+        actions.wait_healthy(client, old, want, secrets, progress)
+    except DeployError as again:
+        exc.details.append(f"the previous container is not healthy either: {again.message}")
     exc.message += " (the previous container was put back)"
 
 
