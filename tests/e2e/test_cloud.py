@@ -157,6 +157,7 @@ def test_server_answers_ping_from_the_router_namespace(cloud: dict[str, Any], se
     env: CloudEnv = cloud["env"]
     router = _json(env, "router", "show", "demo-router")["id"]
     ip = _address(server)
+    _apt_install("ping", "iputils-ping")
 
     def ping() -> subprocess.CompletedProcess[str] | None:
         proc = subprocess.run(["ip", "netns", "exec", f"qrouter-{router}", "ping", "-c", "3", "-W", "2", ip],
@@ -167,16 +168,23 @@ def test_server_answers_ping_from_the_router_namespace(cloud: dict[str, Any], se
     assert " 0% packet loss" in proc.stdout
 
 
+def _apt_install(command: str, *packages: str) -> None:
+    """Debian packages the checks need on the host, installed without recommends when `command` is missing."""
+    if shutil.which(command):
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False, timeout=600)
+    proc = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages], env=env,
+                          capture_output=True, text=True, check=False, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
 # -- Horizon in a real browser ----------------------------------------------------------------------------------
 
 def _chromium() -> tuple[str, str]:
-    """Debian's chromium and chromium-driver, installed without recommends when missing (never downloaded)."""
-    if not (Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists()):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False, timeout=600)
-        proc = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium",
-                               "chromium-driver"], env=env, capture_output=True, text=True, check=False, timeout=1200)
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    """Debian's chromium and chromium-driver (the browser is never downloaded by a tool)."""
+    _apt_install("chromium", "chromium")
+    _apt_install("chromedriver", "chromium-driver")
     return "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
