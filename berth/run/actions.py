@@ -169,15 +169,19 @@ def wait_healthy(client: docker.DockerClient, container: Container, want: Desire
                  secrets: Collection[str], progress: Progress) -> None:
     """Probe the container's own health check by exec until it passes (faster than the engine's interval).
 
-    Fails at once if the container exits, or after `health_timeout`, naming the container with its last logs.
+    Fails at once if the container exits or restarts during the wait, or after `health_timeout`, naming the
+    container with its last logs.
     """
     deadline = time.monotonic() + want.health_timeout
     last = ""
+    restarts_before: int | None = None  # restarts before this wait (an earlier crash since fixed) are history
     while True:
         with engine_errors(f"inspecting container {container.name}"):
             container.reload()
         state = container.attrs.get("State", {})
-        if state.get("Restarting") or container.attrs.get("RestartCount", 0):
+        restarts = int(container.attrs.get("RestartCount", 0) or 0)
+        restarts_before = restarts if restarts_before is None else restarts_before
+        if state.get("Restarting") or restarts > restarts_before:
             raise DeployError(f"container {container.name} keeps restarting (exit status {state.get('ExitCode')})",
                               f"see `berth logs {want.key}`; fix the cause and run `berth deploy` again",
                               details=log_tail(container, secrets))
