@@ -94,15 +94,29 @@ def _bind_problem(address: str, port: int, protocol: str) -> str:
     return ""
 
 
-def kvm_check(config: Config) -> Check:
-    forced = config.globals.nova_compute_virt_type == "kvm"
-    try:
-        fd = os.open("/dev/kvm", os.O_RDWR)
-        os.close(fd)
-    except OSError as exc:
-        return Check("kvm", False, f"/dev/kvm is not usable ({exc.strerror})",
-                     "set nova_compute_virt_type: qemu in globals.yml (software emulation)", warning=not forced)
-    return Check("kvm", True, "/dev/kvm opens (nova_compute_virt_type auto still test-boots a guest before using it)")
+def kvm_check(config: Config, client: docker.DockerClient | None = None) -> Check:
+    """Which virtualization nova-compute gets, and why; a forced `kvm` that cannot boot a guest fails."""
+    from berth.lifecycle.render import image_ref
+    from berth.lifecycle.virt import LIBVIRT_IMAGE, decide, kvm_openable
+
+    wanted = config.globals.nova_compute_virt_type
+    if wanted == "qemu":
+        return Check("kvm", True, "nova_compute_virt_type: qemu (software emulation, as configured)")
+    fix = "set nova_compute_virt_type: qemu in globals.yml (software emulation)"
+    problem = kvm_openable()
+    if problem:
+        if wanted == "kvm":
+            return Check("kvm", False, f"nova_compute_virt_type is kvm but {problem}", fix)
+        return Check("kvm", True, f"nova_compute_virt_type auto -> qemu: {problem}")
+    nova = any(s.name == "nova" for s in enabled_services(config))
+    ref = image_ref(config, LIBVIRT_IMAGE)
+    if not nova or client is None or not client.images.list(name=ref):
+        why = "nova is not enabled" if not nova else f"image {ref} is not built yet"
+        return Check("kvm", True, f"/dev/kvm opens; no KVM boot test yet ({why})")
+    decision = decide(config, client, ref)
+    if wanted == "kvm" and decision.virt_type != "kvm":
+        return Check("kvm", False, f"nova_compute_virt_type is kvm but {decision.reason}", fix)
+    return Check("kvm", True, f"nova_compute_virt_type {wanted} -> {decision.virt_type}: {decision.reason}")
 
 
 def resource_checks(client: docker.DockerClient | None, config: Config) -> list[Check]:
@@ -157,7 +171,7 @@ def image_checks(config: Config, desired: DesiredState) -> list[Check]:
 def run_prechecks(config: Config, client: docker.DockerClient | None, desired: DesiredState | None,
                   running: set[str], engine_error: str = "") -> list[Check]:
     checks = [engine_check(client, engine_error), config_check(config), password_check(config), address_check(config)]
-    guarded: list[Callable[[], list[Check]]] = [lambda: resource_checks(client, config), lambda: [kvm_check(config)]]
+    guarded: list[Callable[[], list[Check]]] = [lambda: resource_checks(client, config), lambda: [kvm_check(config, client)]]
     if desired is not None:
         guarded += [lambda: port_checks(config, desired, running), lambda: image_checks(config, desired)]
     for make in guarded:

@@ -89,6 +89,7 @@ class Renderer:
         pw = {k: ("" if v is None else v) for k, v in self.config.passwords.items()}
         return {
             **g.model_dump(mode="json"),
+            "nova_compute_virt_type": resolved_virt_type(self.config),
             "passwords": pw,
             "api_address": self.api_address,
             "deployment": self.deployment,
@@ -170,7 +171,7 @@ class Renderer:
             "privileged": bool(d.privileged and g.container_privileged),
             "pid_mode": d.pid_mode,
             "ipc_mode": d.ipc_mode,
-            "devices": list(d.devices),
+            "devices": [x for x in self._value(service, d.devices, ctx) if x],  # "" drops a conditional device
             "security_opt": list(d.security_opt),
             "init": d.init,
             "restart": d.restart,
@@ -302,6 +303,17 @@ def _check_dependencies(services: list[ServiceDef]) -> None:
         if unknown:
             raise ConfigError(f"service `{service.name}` depends on unknown {', '.join(unknown)}",
                               f"fix depends_on in {service.folder / 'service.yml'}")
+
+
+def resolved_virt_type(config: Config) -> str:
+    """`auto` becomes what the last KVM boot test decided (berth prechecks), or qemu before any test ran."""
+    from berth.lifecycle.virt import cached_decision
+
+    wanted = config.globals.nova_compute_virt_type
+    if wanted != "auto":
+        return wanted
+    decision = cached_decision(config, any_boot=True)
+    return decision.virt_type if decision else "qemu"
 
 
 def render_desired(config: Config, images: Mapping[str, str], host: str = "localhost",
