@@ -129,9 +129,30 @@ def get_container(client: docker.DockerClient, ident: str) -> Container | None:
         return None
 
 
+UNCONFINED_PATHS = "systempaths=unconfined"
+
+
 def create(client: docker.DockerClient, deployment: str, want: DesiredContainer, role: str = ROLE_SERVICE) -> Container:
+    kwargs = {"labels": container_labels(deployment, want, role), **create_kwargs(want)}
     with engine_errors(f"creating container {want.name}"):
-        return client.containers.create(labels=container_labels(deployment, want, role), **create_kwargs(want))
+        if UNCONFINED_PATHS not in kwargs.get("security_opt", []):
+            return client.containers.create(**kwargs)
+        return _create_unconfined(client, kwargs)
+
+
+def _create_unconfined(client: docker.DockerClient, kwargs: dict[str, Any]) -> Container:
+    """`systempaths=unconfined` is a docker CLI option, not an engine one: the CLI sends empty MaskedPaths and
+    ReadonlyPaths instead (a writable /proc/sys for sysctls, needed by neutron agents and nova-compute). The SDK
+    has no parameter for them, so they are set on the host config it builds."""
+    from docker.models.containers import _create_container_args
+
+    kwargs["security_opt"] = [o for o in kwargs["security_opt"] if o != UNCONFINED_PATHS] or None
+    args = _create_container_args({**{k: v for k, v in kwargs.items() if v is not None},
+                                   "version": client.api._version})
+    args["host_config"]["MaskedPaths"] = []
+    args["host_config"]["ReadonlyPaths"] = []
+    created = client.api.create_container(**args)
+    return client.containers.get(created["Id"])
 
 
 def start(container: Container) -> None:

@@ -10,7 +10,7 @@ import pytest
 from berth.cli.main import main
 from berth.engine.docker_engine import connect
 from berth.errors import DeployError
-from berth.run.actions import wait_healthy
+from berth.run.actions import _create_unconfined, wait_healthy
 from berth.state.desired import DesiredContainer
 
 pytestmark = pytest.mark.integration
@@ -42,7 +42,9 @@ def _settle(container, restarts: int, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         container.reload()
-        if container.attrs["RestartCount"] >= restarts and container.attrs["State"]["Running"]:
+        state = container.attrs["State"]
+        if container.attrs["RestartCount"] >= restarts and state["Running"] and not state["Restarting"] \
+                and container.exec_run(["test", "-e", "/tmp/ready"]).exit_code == 0:
             return
         time.sleep(0.2)
     raise AssertionError(f"container did not restart {restarts} time(s): {container.attrs['State']}")
@@ -68,5 +70,29 @@ def test_a_crash_during_the_wait_fails_fast_with_the_log(client):
                          progress=lambda m: None)
         assert time.monotonic() - start < 30
         assert any("starting-and-crashing" in line for line in info.value.details)
+    finally:
+        container.remove(force=True)
+
+
+def test_systempaths_unconfined_gives_a_writable_proc_sys(client):
+    """The CLI-only option is translated for the engine: /proc/sys is writable (with NET_ADMIN, a sysctl)."""
+    from berth.run.actions import create_kwargs
+
+    name = f"berthtest-sysctl-{uuid.uuid4().hex[:8]}"
+    spec = {"image": IMAGE, "network_mode": "none", "environment": {}, "volumes": [], "cap_add": ["NET_ADMIN"],
+            "privileged": False, "devices": [], "security_opt": ["systempaths=unconfined"], "init": False,
+            "restart": "no"}
+    want = DesiredContainer(key=name, service="test", name=name, host="localhost", image=IMAGE, image_id=None,
+                            spec=spec)
+    kwargs = {**create_kwargs(want), "entrypoint": ["sleep", "300"], "labels": {"berth.test": "sysctl"}}
+    container = _create_unconfined(client, kwargs)
+    try:
+        container.start()
+        script = "echo 1 > /proc/sys/net/ipv4/ip_forward && cat /proc/sys/net/ipv4/ip_forward"
+        code, out = container.exec_run(["sh", "-c", script])
+        assert code == 0, out
+        assert out.decode().strip() == "1"
+        container.reload()
+        assert container.attrs["HostConfig"]["MaskedPaths"] == []
     finally:
         container.remove(force=True)
