@@ -327,7 +327,7 @@ def horizon_url(config: Config) -> str | None:
     if not is_enabled(config.globals, "horizon"):
         return None
     port = config.globals.horizon_port
-    return f"http://{config.api_address}{'' if port == 80 else f':{port}'}/"
+    return f"http://{config.api_address}{'' if port == 80 else f':{port}'}/horizon/"
 
 
 def init_runonce(config: Config, *, boot: bool = False, progress: Progress = lambda _m: None) -> Result:

@@ -213,13 +213,13 @@ def test_horizon_admin_login_shows_the_instances(cloud: dict[str, Any], server: 
     browser = _browser(cloud["work"] / "chromium-profile")
     try:
         browser.set_page_load_timeout(120)
-        browser.get(f"{base}/auth/login/")
+        browser.get(f"{base}/")  # as a person would: the address, redirected to the login page
         WebDriverWait(browser, 60).until(ec.presence_of_element_located((By.ID, "id_username")))
         browser.find_element(By.ID, "id_username").send_keys("admin")
         browser.find_element(By.ID, "id_password").send_keys(password)
         browser.find_element(By.ID, "loginBtn").click()
         WebDriverWait(browser, 120).until(lambda b: "/auth/login" not in b.current_url)
-        browser.get(f"{base}/project/instances/")
+        browser.get(f"{base}/horizon/project/instances/")
         WebDriverWait(browser, 120).until(ec.presence_of_element_located((By.ID, "instances")))
         shot = cloud["work"] / "horizon-instances.png"
         browser.save_screenshot(str(shot))

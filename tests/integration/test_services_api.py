@@ -29,7 +29,7 @@ ADDRESS = "127.0.0.21"
 SERVICES = ("mariadb", "rabbitmq", "memcached", "keystone", "glance", "placement", "heat", "horizon")
 IMAGES = ("mariadb", "rabbitmq", "memcached", "keystone", "glance-api", "placement-api", "heat-api",
           "heat-api-cfn", "heat-engine", "horizon")
-HORIZON = f"http://{ADDRESS}"
+HORIZON = f"http://{ADDRESS}/horizon"  # Debian's WEBROOT; / redirects there
 
 
 def destroy(client: docker.DockerClient) -> None:
@@ -184,7 +184,7 @@ def horizon_login(env) -> Any:
     session = requests.Session()
     page = session.get(f"{HORIZON}/auth/login/", timeout=60)
     assert page.status_code == 200
-    form = {"username": "admin", "password": passwords["keystone_admin_password"], "next": "/identity/users/"}
+    form = {"username": "admin", "password": passwords["keystone_admin_password"], "next": "/horizon/identity/users/"}
     for name in ("csrfmiddlewaretoken", "region", "domain"):
         found = re.search(rf'name="{name}"[^>]*value="([^"]*)"', page.text) or \
             re.search(rf'value="([^"]*)"[^>]*name="{name}"', page.text)
@@ -207,6 +207,14 @@ def test_horizon_admin_logs_in(env, cloud):
         assert page.status_code == 200 and "/auth/login/" not in page.url, path
     static = session.get(f"{HORIZON}/static/dashboard/img/logo.svg", timeout=30)
     assert static.status_code == 200
+    # the page's own stylesheets and scripts (offline-compressed for WEBROOT) load, and links stay under it
+    assets = re.findall(r'(?:href|src)="(/[^"]+\.(?:css|js))"', answer.text)
+    assert assets and all(a.startswith("/horizon/static/") for a in assets), assets
+    for asset in assets:
+        assert session.get(f"http://{ADDRESS}{asset}", timeout=30).status_code == 200, asset
+    assert 'href="/horizon/project/' in answer.text or 'href="/horizon/admin/' in answer.text
+    root = session.get(f"http://{ADDRESS}/", timeout=30, allow_redirects=False)
+    assert root.status_code in (301, 302) and root.headers["Location"].endswith("/horizon/")
     if cloud.identity.find_service("nova") is not None:  # with compute deployed, the instances page too
         page = session.get(f"{HORIZON}/admin/instances/", timeout=60)
         assert page.status_code == 200 and "/auth/login/" not in page.url

@@ -28,8 +28,8 @@ def test_key_pair_is_made_once_with_a_private_mode(tmp_path: Path) -> None:
 
 
 def test_horizon_url(tmp_path: Path) -> None:
-    assert iro.horizon_url(config(tmp_path)) == "http://127.0.0.9/"
-    assert iro.horizon_url(config(tmp_path, horizon_port=8080)) == "http://127.0.0.9:8080/"
+    assert iro.horizon_url(config(tmp_path)) == "http://127.0.0.9/horizon/"
+    assert iro.horizon_url(config(tmp_path, horizon_port=8080)) == "http://127.0.0.9:8080/horizon/"
     assert iro.horizon_url(config(tmp_path, enable_horizon=False)) is None
 
 

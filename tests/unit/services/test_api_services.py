@@ -43,6 +43,16 @@ def ini(text: str) -> configparser.ConfigParser:
     return parser
 
 
+def uwsgi_ini(text: str) -> dict[str, list[str]]:
+    """uwsgi's INI repeats keys (mount, static-map): every value of each key, in order."""
+    out: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if "=" in line and not line.lstrip().startswith(("#", ";", "[")):
+            key, _, value = line.partition("=")
+            out.setdefault(key.strip(), []).append(value.strip())
+    return out
+
+
 @pytest.mark.parametrize("service", MINE)
 def test_definition_parses(service):
     definition = parse_service(service_dirs()[service] / "service.yml")
@@ -66,13 +76,22 @@ def test_glance_binds_the_api_address_and_uses_the_file_store(desired, key, name
     ("horizon", "horizon-uwsgi.ini", "80"),
 ])
 def test_wsgi_servers_listen_on_the_api_address_only(desired, key, ini_name, port):
-    conf = ini(files_of(desired, key)[ini_name])["uwsgi"]
+    conf = uwsgi_ini(files_of(desired, key)[ini_name])
     if "shared-socket" in conf:  # bound as root before the drop to an unprivileged user
-        assert conf["shared-socket"] == f"{ADDRESS}:{port}" and conf["http-socket"] == "=0"
+        assert conf["shared-socket"] == [f"{ADDRESS}:{port}"] and conf["http-socket"] == ["=0"]
     else:
-        assert conf["http-socket"] == f"{ADDRESS}:{port}"
-    assert conf["add-header"] == "Connection: close"  # uwsgi closes connections; clients must not reuse them
-    assert conf["processes"] == "1"  # openstack_service_workers defaults to 1
+        assert conf["http-socket"] == [f"{ADDRESS}:{port}"]
+    assert conf["add-header"] == ["Connection: close"]  # uwsgi closes connections; clients must not reuse them
+    assert conf["processes"] == ["1"]  # openstack_service_workers defaults to 1
+
+
+def test_horizon_is_served_under_debians_webroot(desired):
+    """Debian's settings (WEBROOT=/horizon) and its offline-compressed assets expect the app at /horizon."""
+    conf = uwsgi_ini(files_of(desired, "horizon")["horizon-uwsgi.ini"])
+    assert conf["mount"] == ["/=/etc/openstack-dashboard/berth-redirect.py",
+                             "/horizon=/usr/share/openstack-dashboard/wsgi.py"]
+    assert conf["manage-script-name"] == ["true"]
+    assert "berth-redirect.py" in files_of(desired, "horizon")
 
 
 def test_heat_key_has_a_length_heat_accepts(desired):
