@@ -19,21 +19,24 @@ ensure_python() {
 }
 
 ensure_venv() {
+    # $1: pip extras to install with berth ("test" for the test suite). An install with extras also serves a
+    # caller that needs none, so scripts/aio.sh and scripts/test.sh do not reinstall after each other.
     local extras="${1:-}"
     local venv="${BERTH_VENV:-$PWD/.venv}"
     local stamp="$venv/.berth-stamp"
-    local want
-    want="$(cat pyproject.toml | sha256sum | cut -d' ' -f1)-${extras}"
+    local hash have
+    hash="$(sha256sum pyproject.toml | cut -d' ' -f1)"
     ensure_python
     if [ ! -x "$venv/bin/python" ]; then
         echo "==> creating virtualenv $venv"
         python3 -m venv "$venv"
     fi
-    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-        echo "==> installing berth and its dependencies into $venv"
+    have="$(cat "$stamp" 2>/dev/null || true)"
+    if [ "$have" != "$hash-$extras" ] && { [ -n "$extras" ] || [ "${have%-*}" != "$hash" ]; }; then
+        echo "==> installing berth${extras:+ with [$extras]} and its dependencies into $venv"
         "$venv/bin/pip" install -q --upgrade pip
         "$venv/bin/pip" install -q -e ".${extras:+[$extras]}"
-        echo "$want" > "$stamp"
+        echo "$hash-$extras" > "$stamp"
     fi
     export PATH="$venv/bin:$PATH"
 }
