@@ -16,36 +16,23 @@ import tempfile
 import time
 from pathlib import Path
 
-from berth.cli.main import main
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from berth.config.loader import load_config
-from berth.engine import labels
 from berth.engine.docker_engine import connect
 from berth.lifecycle.deploy import converge_host, raise_for, snapshot
-from berth.services.registry import enable_key, service_names
+from tests.sandbox import remove_deployment, write_config
 
 DEPLOYMENT = "berthbench"
 SERVICES = ("mariadb", "rabbitmq", "memcached", "keystone")
 
 
 def destroy() -> None:
-    client = connect()
-    selector = {"label": f"{labels.DEPLOYMENT}={DEPLOYMENT}"}
-    for container in client.containers.list(all=True, filters=selector):
-        container.remove(force=True)
-    for volume in client.volumes.list(filters=selector):
-        volume.remove(force=True)
+    remove_deployment(connect(), DEPLOYMENT)
 
 
 def setup(root: Path) -> Path:
-    config_dir = root / "etc"
-    config_dir.mkdir()
-    others = "".join(f"{enable_key(n)}: false\n" for n in service_names() if n not in SERVICES)
-    (config_dir / "globals.yml").write_text(
-        f"deployment_name: {DEPLOYMENT}\nstate_dir: {root / 'state'}\nlog_dir: {root / 'log'}\n{others}"
-        "api_address: 127.0.0.12\nrabbitmq_epmd_port: 4382\nrabbitmq_dist_port: 25682\n")
-    if main(["--quiet", "--config-dir", str(config_dir), "genpwd"]) != 0:
-        sys.exit("genpwd failed")
-    return config_dir
+    return write_config(root, deployment=DEPLOYMENT, address="127.0.0.12", epmd_port=4382, services=SERVICES)
 
 
 def deploy_once(config_dir: Path) -> tuple[float, float, float, int]:

@@ -25,10 +25,11 @@ from typing import Any, Self
 import requests
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from berth.cli.main import main
-from berth.engine import labels
 from berth.engine.docker_engine import connect
-from berth.services.registry import enable_key, service_names
+from tests.sandbox import remove_deployment, write_config
 
 DEPLOYMENT = "berthup"
 ADDRESS = "127.0.0.41"
@@ -36,23 +37,12 @@ SERVICES = ("mariadb", "rabbitmq", "memcached", "keystone", "glance")
 
 
 def destroy() -> None:
-    client = connect()
-    selector = {"label": f"{labels.DEPLOYMENT}={DEPLOYMENT}"}
-    for container in client.containers.list(all=True, filters=selector):
-        container.remove(force=True)
-    for volume in client.volumes.list(filters=selector):
-        volume.remove(force=True)
+    remove_deployment(connect(), DEPLOYMENT)
 
 
 def setup(root: Path) -> Path:
-    config = root / "etc"
-    config.mkdir()
-    others = "".join(f"{enable_key(n)}: false\n" for n in service_names() if n not in SERVICES)
-    (config / "globals.yml").write_text(
-        f"deployment_name: {DEPLOYMENT}\nimage_namespace: berthup\nstate_dir: {root / 'state'}\n"
-        f"log_dir: {root / 'log'}\napi_address: {ADDRESS}\nrabbitmq_epmd_port: 4391\nrabbitmq_dist_port: 25691\n"
-        f"{others}")
-    berth(config, "--quiet", "genpwd")
+    config = write_config(root, deployment=DEPLOYMENT, address=ADDRESS, epmd_port=4391, services=SERVICES,
+                          extra={"image_namespace": "berthup"})
     berth(config, "--quiet", "build", *SERVICES)
     return config
 

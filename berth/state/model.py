@@ -6,13 +6,12 @@ with file:line) because a typo in a deployment definition would otherwise silent
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any, Literal
 
 import jinja2
-
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from berth.config.yamlfile import load_mapping

@@ -20,7 +20,7 @@ import pytest
 from berth.cli.main import main
 from berth.engine import labels
 from berth.engine.docker_engine import connect
-from berth.services.registry import enable_key, service_names
+from tests.sandbox import build_missing, remove_deployment, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -30,12 +30,8 @@ ADDRESS = "127.0.0.11"
 SERVICES = ("mariadb", "rabbitmq", "memcached", "keystone")
 
 
-def destroy(client: docker.DockerClient, state: Path | None = None) -> None:
-    selector = {"label": f"{labels.DEPLOYMENT}={DEPLOYMENT}"}
-    for container in client.containers.list(all=True, filters=selector):
-        container.remove(force=True)
-    for volume in client.volumes.list(filters=selector):
-        volume.remove(force=True)
+def destroy(client: docker.DockerClient) -> None:
+    remove_deployment(client, DEPLOYMENT)
 
 
 def started(client: docker.DockerClient) -> dict[str, str]:
@@ -51,16 +47,8 @@ def env(tmp_path_factory: pytest.TempPathFactory):
     client = connect()
     destroy(client)
     root = tmp_path_factory.mktemp("deploy")
-    config_dir = root / "etc"
-    config_dir.mkdir()
-    others = "".join(f"{enable_key(n)}: false\n" for n in service_names() if n not in SERVICES)
-    (config_dir / "globals.yml").write_text(
-        f"deployment_name: {DEPLOYMENT}\nstate_dir: {root / 'state'}\nlog_dir: {root / 'log'}\n{others}"
-        f"api_address: {ADDRESS}\nrabbitmq_epmd_port: 4381\nrabbitmq_dist_port: 25681\n")
-    assert main(["--quiet", "--config-dir", str(config_dir), "genpwd"]) == 0
-    missing = [s for s in SERVICES if not client.images.list(name=f"berth/{s}:zed")]
-    if missing:  # a fresh machine builds them first
-        assert main(["--quiet", "--config-dir", str(config_dir), "build", *missing]) == 0
+    config_dir = write_config(root, deployment=DEPLOYMENT, address=ADDRESS, epmd_port=4381, services=SERVICES)
+    build_missing(config_dir, client, SERVICES)
     yield {"client": client, "config": config_dir, "root": root}
     destroy(client)
 

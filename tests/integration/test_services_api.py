@@ -20,7 +20,7 @@ import yaml
 from berth.cli.main import main
 from berth.engine import labels
 from berth.engine.docker_engine import connect
-from berth.services.registry import enable_key, service_names
+from tests.sandbox import build_missing, remove_deployment, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -33,11 +33,7 @@ HORIZON = f"http://{ADDRESS}/horizon"  # Debian's WEBROOT; / redirects there
 
 
 def destroy(client: docker.DockerClient) -> None:
-    selector = {"label": f"{labels.DEPLOYMENT}={DEPLOYMENT}"}
-    for container in client.containers.list(all=True, filters=selector):
-        container.remove(force=True)
-    for volume in client.volumes.list(filters=selector):
-        volume.remove(force=True)
+    remove_deployment(client, DEPLOYMENT)
 
 
 def containers(client: docker.DockerClient) -> list[Any]:
@@ -49,16 +45,8 @@ def env(tmp_path_factory: pytest.TempPathFactory):
     client = connect()
     destroy(client)
     root = tmp_path_factory.mktemp("services-api")
-    config_dir = root / "etc"
-    config_dir.mkdir()
-    switches = "".join(f"{enable_key(n)}: {'true' if n in SERVICES else 'false'}\n" for n in service_names())
-    (config_dir / "globals.yml").write_text(
-        f"deployment_name: {DEPLOYMENT}\napi_address: {ADDRESS}\nstate_dir: {root / 'state'}\n"
-        f"log_dir: {root / 'log'}\nrabbitmq_epmd_port: 4383\nrabbitmq_dist_port: 25683\n{switches}")
-    assert main(["--quiet", "--config-dir", str(config_dir), "genpwd"]) == 0
-    missing = [i for i in IMAGES if not client.images.list(name=f"berth/{i}:zed")]
-    if missing:  # a fresh machine builds them first
-        assert main(["--quiet", "--config-dir", str(config_dir), "build", *missing]) == 0
+    config_dir = write_config(root, deployment=DEPLOYMENT, address=ADDRESS, epmd_port=4383, services=SERVICES)
+    build_missing(config_dir, client, IMAGES)
     start = time.monotonic()
     assert main(["--config-dir", str(config_dir), "deploy", "--yes"]) == 0
     print(f"deploy of {len(SERVICES)} services took {time.monotonic() - start:.1f}s")

@@ -24,7 +24,7 @@ import yaml
 from berth.cli.main import main
 from berth.engine import labels
 from berth.engine.docker_engine import connect
-from berth.services.registry import enable_key, service_names
+from tests.sandbox import remove_deployment, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -36,10 +36,7 @@ SELECTOR = {"label": f"{labels.DEPLOYMENT}={DEPLOYMENT}"}
 
 
 def wipe(client: docker.DockerClient) -> None:
-    for container in client.containers.list(all=True, filters=SELECTOR):
-        container.remove(force=True)
-    for volume in client.volumes.list(filters=SELECTOR):
-        volume.remove(force=True)
+    remove_deployment(client, DEPLOYMENT)
     for image in client.images.list(name="berthup/keystone"):  # tags the tests upgrade to must be new
         for tag in image.tags:
             if tag.startswith("berthup/keystone:zed-"):
@@ -51,14 +48,8 @@ def env(tmp_path_factory: pytest.TempPathFactory):
     client = connect()
     wipe(client)
     root = tmp_path_factory.mktemp("upgrade")
-    config = root / "etc"
-    config.mkdir()
-    others = "".join(f"{enable_key(n)}: false\n" for n in service_names() if n not in SERVICES)
-    (config / "globals.yml").write_text(
-        f"deployment_name: {DEPLOYMENT}\nimage_namespace: berthup\nstate_dir: {root / 'state'}\n"
-        f"log_dir: {root / 'log'}\napi_address: {ADDRESS}\nrabbitmq_epmd_port: 4391\nrabbitmq_dist_port: 25691\n"
-        f"{others}")
-    assert main(["--quiet", "--config-dir", str(config), "genpwd"]) == 0
+    config = write_config(root, deployment=DEPLOYMENT, address=ADDRESS, epmd_port=4391, services=SERVICES,
+                          extra={"image_namespace": "berthup"})
     assert main(["--quiet", "--config-dir", str(config), "build", *SERVICES]) == 0
     yield {"client": client, "config": config, "root": root}
     wipe(client)

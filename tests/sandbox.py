@@ -1,0 +1,51 @@
+"""A private deployment for tests and benchmarks: its own name, loopback address, Erlang ports and directories.
+
+Host networking means two deployments clash on ports unless each has its own address (every 127.x address
+is local) and its own host-wide Erlang ports; one place writes that configuration so no test forgets a part.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import docker
+import yaml
+
+from berth.cli.main import main
+from berth.engine import labels
+from berth.services.registry import enable_key, service_names
+
+
+def write_config(root: Path, *, deployment: str, address: str, epmd_port: int, services: tuple[str, ...],
+                 extra: dict[str, Any] | None = None) -> Path:
+    """`<root>/etc` with globals.yml (only `services` enabled) and generated passwords; returns the config dir."""
+    config_dir = root / "etc"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    values: dict[str, Any] = {
+        "deployment_name": deployment, "api_address": address, "state_dir": str(root / "state"),
+        "log_dir": str(root / "log"), "rabbitmq_epmd_port": epmd_port, "rabbitmq_dist_port": epmd_port + 21300,
+        **{enable_key(name): name in services for name in service_names()},
+        **(extra or {}),
+    }
+    (config_dir / "globals.yml").write_text(yaml.safe_dump(values, sort_keys=False))
+    if main(["--quiet", "--config-dir", str(config_dir), "genpwd"]) != 0:
+        raise RuntimeError(f"genpwd failed for {config_dir}")
+    return config_dir
+
+
+def build_missing(config_dir: Path, client: docker.DockerClient, images: tuple[str, ...],
+                  namespace: str = "berth", tag: str = "zed") -> None:
+    """A fresh machine has no images: build the ones the deployment needs (cached ones cost nothing)."""
+    missing = [i for i in images if not client.images.list(name=f"{namespace}/{i}:{tag}")]
+    if missing and main(["--quiet", "--config-dir", str(config_dir), "build", *missing]) != 0:
+        raise RuntimeError(f"building {' '.join(missing)} failed")
+
+
+def remove_deployment(client: docker.DockerClient, deployment: str) -> None:
+    """Every container and volume labelled with the deployment, whatever state a failed run left."""
+    selector = {"label": f"{labels.DEPLOYMENT}={deployment}"}
+    for container in client.containers.list(all=True, filters=selector):
+        container.remove(force=True)
+    for volume in client.volumes.list(filters=selector):
+        volume.remove(force=True)
