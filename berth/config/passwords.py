@@ -282,8 +282,11 @@ def secret_values(passwords: Mapping[str, Any]) -> list[str]:
 
 
 def mask(text: str, secrets_: Iterable[str]) -> str:
-    """`text` with every secret replaced by ********; longest first so a secret's substring never leaks."""
-    for value in sorted(set(secrets_), key=len, reverse=True):
-        if value:
-            text = text.replace(value, MASK)
+    """`text` with every secret replaced by ********; longest first so a secret's substring never leaks.
+
+    The one masking function of berth (plans, logs, config show, status); values shorter than
+    MIN_MASKED_LENGTH are skipped, as secret_values() does, so ordinary short words stay readable.
+    """
+    for value in sorted({s for s in secrets_ if s and len(s) >= MIN_MASKED_LENGTH}, key=len, reverse=True):
+        text = text.replace(value, MASK)
     return text

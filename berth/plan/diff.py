@@ -6,17 +6,11 @@ import difflib
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from berth.config.passwords import MASK, mask
 from berth.plan.model import FieldChange, FileDiff
 from berth.state.hashing import canonical_json
 
-MASK = "********"
-
-
-def mask(text: str, secrets: Collection[str]) -> str:
-    """Replace every secret value in `text`; longest first so a secret containing another is fully hidden."""
-    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text
+__all__ = ["MASK", "field_changes", "file_diffs", "mask"]
 
 
 def field_changes(old: Mapping[str, Any], new: Mapping[str, Any], secrets: Collection[str]) -> tuple[FieldChange, ...]:

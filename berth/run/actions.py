@@ -19,10 +19,10 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
+from berth.config.passwords import mask
 from berth.engine import labels
 from berth.engine.docker_engine import engine_errors
 from berth.errors import DeployError, EngineError
-from berth.plan.diff import mask
 from berth.state.actual import ASIDE_SUFFIX
 from berth.state.desired import ROLE_ONESHOT, ROLE_SERVICE, DesiredContainer
 from berth.state.hashing import canonical_json

@@ -43,10 +43,9 @@ def status_cmd(app: AppContext, json_flag: bool, services: tuple[str, ...]) -> N
 @pass_app
 def logs_cmd(app: AppContext, follow: bool, tail: str, container: str) -> None:
     """A container's log (the engine log; the same lines are under /var/log/berth/<service>/), secrets masked."""
-    from berth.config.passwords import secret_values
+    from berth.config.passwords import mask, secret_values
     from berth.engine import labels
     from berth.engine.docker_engine import connect, engine_errors
-    from berth.plan.diff import mask
 
     config = app.config
     client = connect()
