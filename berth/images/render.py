@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import jinja2
 
 from berth.errors import BuildError
+from berth.images.names import image_ref
 from berth.images.recipes import Recipe, users_for
 
 CLEANUP = ("apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old "
@@ -46,8 +47,7 @@ class RenderSettings:
 
     def ref(self, name: str) -> str:
         """`[registry/]namespace/name:tag`."""
-        prefix = f"{self.registry.rstrip('/')}/" if self.registry else ""
-        return f"{prefix}{self.namespace}/{name}:{self.tag}"
+        return image_ref(self.registry, self.namespace, name, self.tag)
 
 
 def install_command(packages: list[str], custom: Packages | None, first: bool) -> str:

@@ -15,6 +15,7 @@ from berth.config.loader import Config
 from berth.engine import labels
 from berth.engine.docker_engine import engine_errors
 from berth.errors import ConfigError
+from berth.images.names import repository_prefix
 from berth.lifecycle import teardown
 from berth.lifecycle.render import enabled_services, image_ref
 from berth.plan.model import Action, ContainerChange, Plan
@@ -150,7 +151,7 @@ def _deployment_images(config: Config, client: docker.DockerClient) -> list[Item
     """Every tag, in this deployment's namespace, of the images its services use (any tag: upgrades, failed
     ones). Tags are removed one by one, so another namespace's tag of the same image is never touched."""
     g = config.globals
-    prefix = f"{g.docker_registry}/{g.image_namespace}/" if g.docker_registry else f"{g.image_namespace}/"
+    prefix = repository_prefix(g.docker_registry, g.image_namespace)
     names = {d.image for s in enabled_services(config) for d in s.containers.values()}
     out = []
     with engine_errors("listing images"):
@@ -251,7 +252,7 @@ def cleanup_host_plan(config: Config, client: docker.DockerClient) -> OpPlan:
 def cleanup_images_plan(config: Config, client: docker.DockerClient) -> OpPlan:
     """berth images of this namespace used by no container, not the current tag, not a rollback target."""
     g = config.globals
-    prefix = f"{g.docker_registry}/{g.image_namespace}/" if g.docker_registry else f"{g.image_namespace}/"
+    prefix = repository_prefix(g.docker_registry, g.image_namespace)
     with engine_errors("listing containers and images"):
         used = {c.attrs.get("Image") for c in client.containers.list(all=True)}
         images = client.images.list(filters={"label": labels.IMAGE_NAME})

@@ -19,6 +19,7 @@ from berth.config.loader import Config
 from berth.config.overrides import apply_overrides
 from berth.config.passwords import secret_values
 from berth.errors import ConfigError
+from berth.images import names as image_names
 from berth.state.desired import DesiredContainer, DesiredState, DesiredStep, ServiceUnit
 from berth.state.hashing import canonical_json, sha256
 from berth.state.model import ConfigFile, ContainerDef, ServiceDef, Step, deployable_services, load_service
@@ -40,8 +41,7 @@ def volume_name(deployment: str, volume: str) -> str:
 
 def image_ref(config: Config, image: str, tag: str | None = None) -> str:
     g = config.globals
-    prefix = f"{g.docker_registry}/" if g.docker_registry else ""
-    return f"{prefix}{g.image_namespace}/{image}:{tag or g.image_tag}"
+    return image_names.image_ref(g.docker_registry, g.image_namespace, image, tag or g.image_tag)
 
 
 def pinned_tags(config: Config) -> dict[str, str]:
