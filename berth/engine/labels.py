@@ -7,6 +7,9 @@ DEPLOYMENT = "berth.deployment"  # deployment name: lets tests and operators run
 SERVICE = "berth.service"  # service folder name, e.g. keystone
 CONTAINER = "berth.container"  # container name within the service definition, e.g. keystone
 CONFIG_HASH = "berth.config-hash"  # sha256 over container definition + image id + rendered config files
+SPEC_HASH = "berth.spec-hash"  # hash of the create-time definition + image id (differs: recreate)
+SPEC = "berth.spec"  # the create-time definition as canonical JSON, for field diffs in plans
+VOLUME_ID = "berth.volume-id"  # a random id given at volume creation: a re-created volume is a new volume
 ROLE = "berth.role"  # "service" (long running) or "oneshot" (bootstrap / db sync / upgrade step)
 MANAGED = "berth.managed"  # "true" on every object berth owns (containers, volumes, networks)
 

@@ -26,7 +26,7 @@ from berth.errors import DeployError, EngineError
 from berth.state.actual import ASIDE_SUFFIX
 from berth.state.desired import ROLE_ONESHOT, ROLE_SERVICE, DesiredContainer
 from berth.state.hashing import canonical_json
-from berth.state.observe import SPEC, SPEC_HASH, VOLUME_ID, volume_identity
+from berth.state.observe import volume_identity
 
 Progress = Callable[[str], None]
 LOG_TAIL = 20
@@ -37,7 +37,8 @@ NANO = 1_000_000_000
 def container_labels(deployment: str, want: DesiredContainer, role: str = ROLE_SERVICE) -> dict[str, str]:
     return {
         labels.DEPLOYMENT: deployment, labels.SERVICE: want.service, labels.CONTAINER: want.key,
-        labels.CONFIG_HASH: want.config_hash, SPEC_HASH: want.spec_hash, SPEC: canonical_json(dict(want.spec)),
+        labels.CONFIG_HASH: want.config_hash, labels.SPEC_HASH: want.spec_hash,
+        labels.SPEC: canonical_json(dict(want.spec)),
         labels.ROLE: role, labels.MANAGED: "true",
     }
 
@@ -94,7 +95,7 @@ def ensure_volume(client: docker.DockerClient, deployment: str, name: str) -> No
             client.volumes.get(name)
         except docker.errors.NotFound:
             client.volumes.create(name, labels={labels.DEPLOYMENT: deployment, labels.MANAGED: "true",
-                                                VOLUME_ID: uuid.uuid4().hex})
+                                                labels.VOLUME_ID: uuid.uuid4().hex})
 
 
 def volume_ids(client: docker.DockerClient, deployment: str) -> dict[str, str]:

@@ -15,10 +15,6 @@ from berth.engine.docker_engine import engine_errors
 from berth.state.actual import ActualContainer, ActualState
 from berth.state.store import StateStore
 
-SPEC_HASH = "berth.spec-hash"  # hash of the create-time definition + image id
-SPEC = "berth.spec"  # the create-time definition as canonical JSON, for field diffs
-VOLUME_ID = "berth.volume-id"  # a random id given at creation: a re-created volume is a new volume
-
 _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 
 
@@ -48,7 +44,7 @@ def observe(client: docker.DockerClient, deployment: str, deployment_dir: Path) 
 
 def volume_identity(volume: dict[str, Any]) -> str:
     """Stable identity of a volume (the engine's CreatedAt of local volumes moves, so it cannot be used)."""
-    return str((volume.get("Labels") or {}).get(VOLUME_ID) or volume.get("CreatedAt", ""))
+    return str((volume.get("Labels") or {}).get(labels.VOLUME_ID) or volume.get("CreatedAt", ""))
 
 
 def image_refs(images: list[dict[str, Any]]) -> dict[str, str]:
@@ -67,7 +63,7 @@ def _container(row: dict[str, Any], applied: dict[str, str], root: Path) -> Actu
     match = _HEALTH.search(status)
     health = match.group(1).replace("health: ", "") if match else None
     try:
-        spec = json.loads(lab.get(SPEC, "{}"))
+        spec = json.loads(lab.get(labels.SPEC, "{}"))
     except ValueError:
         spec = {}
     role = lab.get(labels.ROLE, "service")
@@ -78,7 +74,7 @@ def _container(row: dict[str, Any], applied: dict[str, str], root: Path) -> Actu
         service=lab.get(labels.SERVICE, ""),
         role=role,
         image_id=row.get("ImageID", ""),
-        spec_hash=lab.get(SPEC_HASH, ""),
+        spec_hash=lab.get(labels.SPEC_HASH, ""),
         config_hash=applied.get(row["Id"], lab.get(labels.CONFIG_HASH, "")),
         spec=spec,
         state=row.get("State", ""),
