@@ -227,7 +227,7 @@ class Renderer:
         files = {k: v for k, v in base.files.items() if k != "config.json"}
         files.update(self._files(service, step.container, step.config, ctx))
         d = definition.model_copy(update={"config": definition.config + step.config, "log_file": None,
-                                          "user": step.user or definition.user})
+                                          "privsep_preload": [], "user": step.user or definition.user})
         files["config.json"] = _config_json(service.name, d, self._value(service, step.command, ctx))
         key = f"{step.container}--{step.name}"
         spec = dict(base.spec)
@@ -290,6 +290,8 @@ def _config_json(service: str, d: ContainerDef, command: Any) -> str:
     data: dict[str, Any] = {"command": command, "user": d.user}
     if d.log_file:
         data["log_file"] = f"{log_dir}/{d.log_file}"
+    if d.privsep_preload:
+        data["privsep_preload"] = d.privsep_preload
     data["files"] = [{"source": f.name, "dest": f.dest, "owner": f.owner, "mode": f.mode} for f in d.config]
     data["directories"] = [{"path": log_dir, "owner": d.user, "mode": "0750"}] + [
         {"path": x.path, "owner": x.owner, "mode": x.mode, "recurse": x.recurse} for x in d.directories]

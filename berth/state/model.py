@@ -91,6 +91,9 @@ class ContainerDef(_Strict):
     config: list[ConfigFile] = Field(default_factory=list)
     directories: list[Directory] = Field(default_factory=list)
     log_file: str | None = None  # file name under /var/log/berth/<service>/
+    # Python packages whose oslo.privsep daemons start by fork from one warm process (berth-privsep-zygote in
+    # openstack-base) instead of one fresh privsep-helper each: ~75 MiB less per daemon (docs/image-contract.md).
+    privsep_preload: list[str] = Field(default_factory=list)
     # How an upgrade/rollback swaps this container. `stop-first`: stop old, start new (a gap of the new one's
     # start time). `overlap`: start new while the old one still serves (the process must bind with SO_REUSEPORT,
     # e.g. uwsgi `reuse-port`), wait for `healthcheck.ready_log`, then stop the old one: no gap.

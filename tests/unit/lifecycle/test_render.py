@@ -95,3 +95,18 @@ def test_readable_files_lists_override_targets(config_dir):
     files = readable_files(load_config(config_dir))
     assert ("keystone", "keystone", "keystone.conf") in files
     assert ("mariadb", "mariadb", "berth.cnf") in files
+
+
+def test_privsep_preload_reaches_the_agents_config_json_but_not_their_steps(tmp_path):
+    from berth.cli.main import main
+
+    (tmp_path / "globals.yml").write_text(f"deployment_name: unit\nstate_dir: {tmp_path}/state\n")
+    assert main(["--quiet", "--config-dir", str(tmp_path), "genpwd"]) == 0
+    desired = render(tmp_path, images={})
+    preload = {c.key: json.loads(c.files["config.json"]).get("privsep_preload") for c in desired.containers}
+    assert preload["neutron_l3_agent"] == ["neutron.privileged"]
+    assert preload["nova_compute"] == ["nova.privsep", "vif_plug_linux_bridge"]
+    assert preload["keystone"] is None
+    for step in desired.steps:
+        if step.container is not None:
+            assert "privsep_preload" not in json.loads(step.container.files["config.json"]), step.name
