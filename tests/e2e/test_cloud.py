@@ -232,6 +232,50 @@ def test_horizon_admin_login_shows_the_instances(cloud: dict[str, Any], server: 
         shutil.rmtree(cloud["work"] / "chromium-profile", ignore_errors=True)
 
 
+def _create_active(env: CloudEnv, name: str, timeout: float = 120) -> dict[str, Any]:
+    created = _json(env, "server", "create", "--image", "berth-test-guest", "--flavor", "m1.tiny",
+                    "--network", "demo-net", name)
+
+    def active() -> dict[str, Any] | None:
+        shown = _json(env, "server", "show", created["id"])
+        assert shown["status"] != "ERROR", shown
+        return shown if shown["status"] == "ACTIVE" else None
+
+    return _wait(f"server {name} ACTIVE", timeout, active)
+
+
+def test_port_update_then_servers_come_and_go(cloud: dict[str, Any], server: dict[str, Any]) -> None:
+    """A port update re-installs the port's ARP-spoofing rules, which deletes its among rule first.
+
+    With Debian's ebtables-nft 1.8.9 that delete fails (RULE_DELETE: Invalid argument) and the linuxbridge agent
+    retried it forever while holding its ebtables lock, so every later server stayed in BUILD. The agent image
+    deletes such rules by number (berth-ebtables-delete); this checks the whole cycle.
+    """
+    env: CloudEnv = cloud["env"]
+    port = _json(env, "port", "list", "--server", server["id"])[0]
+    env.openstack("port", "set", "--allowed-address", "ip-address=10.0.0.250", port["ID"])
+    agent = f"{env.deployment}-neutron_linuxbridge_agent"
+    tap = f"tap{port['ID'][:11]}"
+
+    def rules_reinstalled() -> str | None:
+        out = subprocess.run(["docker", "exec", agent, "ebtables", "-t", "nat", "-L"], capture_output=True,
+                             text=True, check=True).stdout
+        return out if "--arp-ip-src 10.0.0.250" in out else None
+
+    rules = _wait("the port's ARP rules re-installed with the allowed address", 60, rules_reinstalled)
+    mac_rules = [line for line in rules.splitlines() if f"-i {tap} --among-src" in line]
+    assert len(mac_rules) == 1, rules
+    for name in ("e2e-vm-2", "e2e-vm-3"):
+        other = _create_active(env, name)
+        env.openstack("server", "delete", "--wait", other["id"])
+    leftovers = subprocess.run(["docker", "exec", agent, "ebtables", "-t", "nat", "-L"], capture_output=True,
+                               text=True, check=True).stdout
+    remaining = _json(env, "server", "list", "--all-projects")
+    assert leftovers.count("--among-src") == len(remaining), leftovers  # deleted servers' ports left no rules
+    logs = subprocess.run(["docker", "logs", "--since", "10m", agent], capture_output=True, text=True, check=True)
+    assert "RULE_DELETE" not in logs.stdout + logs.stderr
+
+
 def test_rerun_is_safe_and_fast(cloud: dict[str, Any]) -> None:
     """The main command again: nothing rebuilt, nothing redeployed, every resource found, the server kept."""
     env: CloudEnv = cloud["env"]
