@@ -43,12 +43,30 @@ def container_labels(deployment: str, want: DesiredContainer, role: str = ROLE_S
     }
 
 
+def _binds(volumes: list[str]) -> dict[str, dict[str, str]]:
+    """`source:target[:mode]` strings as the SDK's mapping form.
+
+    Why not the list form: the SDK derives each container-side path from a string by dropping only a `:ro`/`:rw`
+    suffix, so `/run/netns:/run/netns:rshared` also declared an anonymous volume at `/run/netns:rshared`, and
+    every such container left an empty volume behind.
+    """
+    out: dict[str, dict[str, str]] = {}
+    for text in volumes:
+        source, _, rest = text.partition(":")
+        target, _, mode = rest.partition(":")
+        if source in out:
+            raise DeployError(f"volume source {source} is mounted twice in one container ({text})",
+                              "mount it once and use a sub-path, or another volume")
+        out[source] = {"bind": target, "mode": mode or "rw"}
+    return out
+
+
 def create_kwargs(want: DesiredContainer) -> dict[str, Any]:
     """docker SDK `containers.create` arguments from the plain-data spec."""
     s = want.spec
     kwargs: dict[str, Any] = {
         "image": s["image"], "name": want.name, "detach": True, "network_mode": s["network_mode"],
-        "environment": dict(s["environment"]), "volumes": list(s["volumes"]), "cap_add": list(s["cap_add"]) or None,
+        "environment": dict(s["environment"]), "volumes": _binds(s["volumes"]), "cap_add": list(s["cap_add"]) or None,
         "privileged": s["privileged"], "devices": list(s["devices"]) or None,
         "security_opt": list(s["security_opt"]) or None, "init": s["init"] or None,
         "restart_policy": {"Name": s["restart"]} if s["restart"] != "no" else None, "log_config": LOG_CONFIG,

@@ -33,3 +33,24 @@ def test_create_kwargs_from_spec():
     assert kwargs["restart_policy"] == {"Name": "unless-stopped"}
     labels = container_labels("berth", want)
     assert labels["berth.config-hash"] == want.config_hash and labels["berth.role"] == "service"
+
+
+def test_propagation_binds_declare_no_anonymous_volume():
+    from docker.models.containers import _create_container_args
+
+    spec = {**SPEC, "volumes": ["/run/netns:/run/netns:rshared", "berth_state:/var/lib/x", "/c:/c:ro"]}
+    kwargs = create_kwargs(DesiredContainer("x", "svc", "x", "localhost", "berth/x:zed", "sha256:1", spec, {}))
+    args = _create_container_args(kwargs | {"version": "1.41"})
+    assert sorted(args["volumes"]) == ["/c", "/run/netns", "/var/lib/x"]  # the SDK's container-side paths
+    assert sorted(args["host_config"]["Binds"]) == ["/c:/c:ro", "/run/netns:/run/netns:rshared",
+                                                    "berth_state:/var/lib/x:rw"]
+
+
+def test_one_source_mounted_twice_is_refused():
+    import pytest
+
+    from berth.errors import DeployError
+
+    spec = {**SPEC, "volumes": ["/c:/a", "/c:/b"]}
+    with pytest.raises(DeployError, match="mounted twice"):
+        create_kwargs(DesiredContainer("x", "svc", "x", "localhost", "berth/x:zed", "sha256:1", spec, {}))
