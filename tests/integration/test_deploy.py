@@ -20,7 +20,7 @@ import pytest
 from berth.cli.main import main
 from berth.engine import labels
 from berth.engine.docker_engine import connect
-from tests.sandbox import build_missing, remove_deployment, write_config
+from tests.sandbox import build_images, remove_deployment, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ def env(tmp_path_factory: pytest.TempPathFactory):
     destroy(client)
     root = tmp_path_factory.mktemp("deploy")
     config_dir = write_config(root, deployment=DEPLOYMENT, address=ADDRESS, epmd_port=4381, services=SERVICES)
-    build_missing(config_dir, client, SERVICES)
+    build_images(config_dir, SERVICES)
     yield {"client": client, "config": config_dir, "root": root}
     destroy(client)
 

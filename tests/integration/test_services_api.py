@@ -20,7 +20,7 @@ import yaml
 from berth.cli.main import main
 from berth.engine import labels
 from berth.engine.docker_engine import connect
-from tests.sandbox import build_missing, remove_deployment, write_config
+from tests.sandbox import build_images, remove_deployment, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +46,7 @@ def env(tmp_path_factory: pytest.TempPathFactory):
     destroy(client)
     root = tmp_path_factory.mktemp("services-api")
     config_dir = write_config(root, deployment=DEPLOYMENT, address=ADDRESS, epmd_port=4383, services=SERVICES)
-    build_missing(config_dir, client, IMAGES)
+    build_images(config_dir, IMAGES)
     start = time.monotonic()
     assert main(["--config-dir", str(config_dir), "deploy", "--yes"]) == 0
     print(f"deploy of {len(SERVICES)} services took {time.monotonic() - start:.1f}s")
