@@ -50,16 +50,24 @@ class RenderSettings:
         return image_ref(self.registry, self.namespace, name, self.tag)
 
 
-def install_command(packages: list[str], custom: Packages | None, first: bool) -> str:
-    """The RUN line installing `packages` (+ appended ones on the first call, - removed ones)."""
+def install_command(packages: list[str], custom: Packages | None, first: bool, configure_retries: int = 0) -> str:
+    """The RUN line installing `packages` (+ appended ones on the first call, - removed ones).
+
+    `configure_retries`: when the install fails, run the failed maintainer scripts again (`dpkg --configure -a`)
+    and the install after them, up to this many times, for packages whose postinst fails at random
+    (openstack-dashboard's `compress`). Success still means the last `apt-get install` succeeded.
+    """
     wanted = list(packages) + (list(custom.append) if custom and first else [])
     removed = set(custom.remove) if custom else set()
     names = [p for p in dict.fromkeys(wanted) if p not in removed]
     if not names:
         return "# (no packages left to install)"
     listing = " \\\n        ".join(shlex.quote(p) for p in names)
-    return (f"RUN apt-get update \\\n && apt-get install -y --no-install-recommends \\\n        {listing} \\\n"
-            f" && {CLEANUP}")
+    command = f"apt-get install -y --no-install-recommends \\\n        {listing}"
+    if configure_retries > 0:
+        command = (f"{{ {command} \\\n    || for attempt in $(seq {configure_retries}); do "
+                   f"dpkg --configure -a && {command} && break; done; }}")
+    return f"RUN apt-get update \\\n && {command} \\\n && {CLEANUP}"
 
 
 def users_command(users: Mapping[str, int]) -> str:
@@ -91,9 +99,10 @@ class Renderer:
         """The Dockerfile text of `recipe`; template errors name the recipe file and line."""
         calls = {"install": 0}
 
-        def install(packages: list[str]) -> str:
+        def install(packages: list[str], configure_retries: int = 0) -> str:
             calls["install"] += 1
-            return install_command(packages, self.settings.packages.get(recipe.name), calls["install"] == 1)
+            return install_command(packages, self.settings.packages.get(recipe.name), calls["install"] == 1,
+                                   configure_retries)
 
         def image(name: str) -> str:
             if name not in self.recipes:

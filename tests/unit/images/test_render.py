@@ -53,3 +53,30 @@ def test_undefined_names_are_errors(make_recipe: MakeRecipe) -> None:
     recipe = make_recipe("api", "FROM {{ rootfs }}\nRUN {{ nosuchthing }}\n")
     with pytest.raises(BuildError, match="nosuchthing"):
         Renderer({"api": recipe}, RenderSettings()).render(recipe)
+
+
+@pytest.mark.parametrize(("postinst_failures", "expected"), [(0, 0), (1, 0), (3, 0), (4, 1)])
+def test_configure_retries_run_the_postinst_again_until_it_passes(tmp_path, postinst_failures, expected):
+    """The generated shell, run by sh with stand-ins for apt-get and dpkg whose postinst fails N times."""
+    import os
+    import subprocess
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (tmp_path / "left").write_text(str(postinst_failures))
+    # A failed postinst leaves the package half-configured; apt-get install then refuses until it is configured.
+    step = f"""#!/bin/sh
+left=$(cat {tmp_path}/left)
+if [ "$left" -gt 0 ]; then echo $((left - 1)) > {tmp_path}/left; touch {tmp_path}/half; exit 1; fi
+rm -f {tmp_path}/half; exit 0
+"""
+    (bin_dir / "dpkg").write_text(step)
+    (bin_dir / "apt-get").write_text(f"#!/bin/sh\n[ \"$1\" = install ] || exit 0\n"
+                                     f"[ -e {tmp_path}/half ] && exit 100\nexec dpkg --configure -a\n")
+    for tool in ("dpkg", "apt-get"):
+        (bin_dir / tool).chmod(0o755)
+    line = install_command(["pkg"], None, first=True, configure_retries=3)
+    script = line.removeprefix("RUN ").split(" \\\n && apt-get clean")[0]
+    proc = subprocess.run(["sh", "-c", script], env={**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin"},
+                          capture_output=True, text=True, check=False)
+    assert (proc.returncode != 0) == bool(expected), (proc.returncode, script)
