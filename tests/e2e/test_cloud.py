@@ -276,6 +276,26 @@ def test_port_update_then_servers_come_and_go(cloud: dict[str, Any], server: dic
     assert "RULE_DELETE" not in logs.stdout + logs.stderr
 
 
+def test_guest_runs_again_after_libvirt_and_compute_restart(cloud: dict[str, Any], server: dict[str, Any]) -> None:
+    """qemu lives in nova_libvirt, so a restart of it (upgrade, reboot, engine restart) stops the guest;
+    nova-compute must start it again (`resume_guests_state_on_host_boot`), and it must answer ping again."""
+    env: CloudEnv = cloud["env"]
+    libvirt, compute = f"{env.deployment}-nova_libvirt", f"{env.deployment}-nova_compute"
+    subprocess.run(["docker", "restart", libvirt, compute], check=True, capture_output=True)
+
+    def qemu_running() -> bool:
+        return subprocess.run(["docker", "exec", libvirt, "pgrep", "-f", server["id"]], capture_output=True,
+                              check=False).returncode == 0
+
+    _wait("the guest's qemu started again by nova-compute", 180, qemu_running)
+    router = _json(env, "router", "show", "demo-router")["id"]
+    ip = _address(server)
+    _wait(f"{ip} answers ping again", 180, lambda: subprocess.run(
+        ["ip", "netns", "exec", f"qrouter-{router}", "ping", "-c", "1", "-W", "2", ip],
+        capture_output=True, check=False).returncode == 0)
+    assert _json(env, "server", "show", server["id"])["status"] == "ACTIVE"
+
+
 def test_rerun_is_safe_and_fast(cloud: dict[str, Any]) -> None:
     """The main command again: nothing rebuilt, nothing redeployed, every resource found, the server kept."""
     env: CloudEnv = cloud["env"]
