@@ -68,11 +68,14 @@ def reconfigure_plan(plan: Plan) -> Plan:
     Pure: unit-tested.
     """
     out = []
+    kept: set[str] = set()
     for c in plan.changes:
         config_only = c.action is Action.RESTART and any(r.startswith("config changed") for r in c.reasons)
         definition = c.action is Action.RECREATE and not any(r.startswith("image") for r in c.reasons)
-        if config_only or definition:
+        follower = c.action is Action.RESTART and any(k in kept for k in c.follows)
+        if config_only or definition or follower:
             out.append(c)
+            kept.add(c.key)
         elif c.action is not Action.REMOVE:
             out.append(dataclasses.replace(c, action=Action.NOOP, fields=(), files=(),
                                            reasons=_unchanged_reason(c)))

@@ -148,7 +148,7 @@ class Renderer:
             image_id=self.images.get(ref), spec=self._spec(service, key, d, ref, ctx), files=files,
             health=tuple(self._value(service, d.healthcheck.test, ctx)) if d.healthcheck else (),
             health_timeout=d.healthcheck.wait_timeout if d.healthcheck else 60.0, stop_timeout=d.stop_timeout,
-            swap=d.swap, ready_log=ready,
+            swap=d.swap, ready_log=ready, restart_with=tuple(d.restart_with),
         )
 
     def _spec(self, service: ServiceDef, key: str, d: ContainerDef, ref: str, ctx: dict[str, Any]) -> dict[str, Any]:

@@ -44,6 +44,7 @@ class ContainerChange:
     fields: tuple[FieldChange, ...] = ()
     files: tuple[FileDiff, ...] = ()
     container_id: str | None = None  # the existing container the action applies to
+    follows: tuple[str, ...] = ()  # restart only because these containers (re)start (restart_with)
 
 
 @dataclass(frozen=True)

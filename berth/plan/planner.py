@@ -15,6 +15,7 @@ def make_plan(desired: DesiredState, actual: ActualState, services: Collection[s
     all_services = [s.name for s in desired.services]
     selected = [s for s in all_services if services is None or s in services]
     changes = [decide(c, actual, desired.secrets) for c in desired.containers if c.service in selected]
+    changes = follow_restarts(changes, {c.key: c for c in desired.containers})
     changes += leftovers(desired, actual, selected, whole=services is None)
     steps = [decide_step(s, actual) for s in desired.steps if s.service in selected]
     return Plan(desired.deployment, tuple(selected), tuple(changes), tuple(steps))
@@ -35,6 +36,24 @@ def decide(want: DesiredContainer, actual: ActualState, secrets: Collection[str]
     if have.health == "unhealthy":
         return _change(want, have, Action.RESTART, ("health check failing",))
     return _change(want, have, Action.NOOP, ())
+
+
+def follow_restarts(changes: list[ContainerChange], wanted: dict[str, DesiredContainer]) -> list[ContainerChange]:
+    """A container otherwise unchanged restarts when one it `restart_with`s (re)starts in this plan."""
+    acting = {c.key: c for c in changes if c.action in (Action.CREATE, Action.RECREATE, Action.RESTART,
+                                                         Action.START)}
+    out = []
+    for change in changes:
+        want = wanted[change.key]
+        leaders = [acting[k] for k in want.restart_with if k in acting]
+        if change.action is Action.NOOP and leaders:
+            reasons = tuple(f"{c.key} will {c.action.value}: it restarts with it" for c in leaders)
+            change = ContainerChange(host=change.host, service=change.service, key=change.key, name=change.name,
+                                     action=Action.RESTART, reasons=reasons, container_id=change.container_id,
+                                     follows=tuple(c.key for c in leaders))
+            acting[change.key] = change
+        out.append(change)
+    return out
 
 
 def _missing_reasons(want: DesiredContainer, actual: ActualState) -> tuple[str, ...]:

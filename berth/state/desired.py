@@ -37,6 +37,7 @@ class DesiredContainer:
     stop_timeout: int = 10
     swap: str = "stop-first"  # how upgrade/rollback replace it (see ContainerDef.swap)
     ready_log: str | None = None  # regex on the new container's log: it serves (needed by swap "overlap")
+    restart_with: tuple[str, ...] = ()  # keys of containers whose (re)start restarts this one too
 
     @property
     def spec_hash(self) -> str:

@@ -94,6 +94,10 @@ class ContainerDef(_Strict):
     # Python packages whose oslo.privsep daemons start by fork from one warm process (berth-privsep-zygote in
     # openstack-base) instead of one fresh privsep-helper each: ~75 MiB less per daemon (docs/image-contract.md).
     privsep_preload: list[str] = Field(default_factory=list)
+    # Containers of the same service whose create, recreate, restart or start must restart this one too
+    # (nova_compute with nova_libvirt: the guests' qemu dies with libvirt's container, and only nova-compute's
+    # start brings them back). They must come before this one in the service's container order.
+    restart_with: list[str] = Field(default_factory=list)
     # How an upgrade/rollback swaps this container. `stop-first`: stop old, start new (a gap of the new one's
     # start time). `overlap`: start new while the old one still serves (the process must bind with SO_REUSEPORT,
     # e.g. uwsgi `reuse-port`), wait for `healthcheck.ready_log`, then stop the old one: no gap.
@@ -266,6 +270,11 @@ def _check_references(service: ServiceDef, path: Path) -> None:
     for key, container in service.containers.items():
         if container.swap == "overlap" and not (container.healthcheck and container.healthcheck.ready_log):
             problems.append(f"container `{key}`: swap: overlap needs healthcheck.ready_log")
+        earlier = list(service.containers)[: list(service.containers).index(key)]
+        for leader in container.restart_with:
+            if leader not in earlier:
+                problems.append(f"container `{key}`: restart_with names `{leader}`, which is not a container "
+                                f"defined before it in this service (known before it: {', '.join(earlier) or 'none'})")
     for item in files:
         if not (path.parent / "templates" / item.template).is_file():
             problems.append(f"template `{item.template}` not found in {path.parent / 'templates'}")

@@ -213,3 +213,32 @@ def test_server_boots_and_prints_the_marker(cloud: Any, tmp_path_factory: pytest
     print(f"server ACTIVE after {active:.1f}s; console:\n{console[-800:]}")
     assert "BERTH-IP 10.0.0." in console
     assert server.id in console, "the guest read its own instance id from the metadata service"
+
+
+@pytest.mark.e2e
+def test_libvirt_config_change_restarts_compute_and_the_guest_comes_back(cloud: Any,
+                                                                         deployment: dict[str, Any]) -> None:
+    """A change to libvirt's own config restarts nova_libvirt, which stops the guests' qemu; the plan restarts
+    nova_compute after it (`restart_with`), and nova-compute starts the guest again."""
+    import json
+
+    server = cloud.compute.find_server("cmp-vm")
+    assert server is not None, "test_server_boots_and_prints_the_marker must run first"
+    config_dir: Path = deployment["config_dir"]
+    rendered = config_dir / "state" / DEPLOYMENT / "config" / "nova_libvirt" / "libvirtd.conf"
+    override = config_dir / "config" / "nova" / "nova_libvirt" / "libvirtd.conf"
+    override.parent.mkdir(parents=True, exist_ok=True)
+    override.write_text(rendered.read_text() + "# changed by test_services_compute\n")
+    try:
+        plan = json.loads(berth(config_dir, "--json", "reconfigure", "--plan", "nova").stdout)["plan"]
+        actions = {c["key"]: c for c in plan["changes"] if c["action"] != "noop"}
+        assert set(actions) == {"nova_libvirt", "nova_compute"}, actions
+        assert actions["nova_compute"]["action"] == "restart" and actions["nova_compute"]["follows"] == [
+            "nova_libvirt"]
+        berth(config_dir, "reconfigure", "--yes", "nova")
+        libvirt = f"{DEPLOYMENT}-nova_libvirt"
+        _wait(lambda: subprocess.run(["docker", "exec", libvirt, "pgrep", "-f", server.id], capture_output=True,
+                                     check=False).returncode == 0 or None, 180, "the guest's qemu running again")
+    finally:
+        override.unlink()
+        berth(config_dir, "reconfigure", "--yes", "nova")

@@ -124,3 +124,16 @@ def test_reconfigure_keeps_only_config_and_definition_changes():
 def test_reconfigure_with_nothing_changed_has_no_changes():
     plan = Plan("berth", ("a",), (_change("same", Action.NOOP, "up to date"),))
     assert not reconfigure_plan(plan).has_changes
+
+
+def test_reconfigure_keeps_a_follower_only_when_its_leader_stays():
+    import dataclasses
+
+    follow = dataclasses.replace(_change("compute", Action.RESTART, "libvirt will restart: it restarts with it"),
+                                 follows=("libvirt",))
+    kept = reconfigure_plan(Plan("berth", ("a",), (_change("libvirt", Action.RESTART, "config changed: x.conf"),
+                                                   follow)))
+    assert {c.key: c.action for c in kept.changes} == {"libvirt": Action.RESTART, "compute": Action.RESTART}
+    dropped = reconfigure_plan(Plan("berth", ("a",), (_change("libvirt", Action.RECREATE, "image changed: a -> b"),
+                                                      follow)))
+    assert {c.key: c.action for c in dropped.changes} == {"libvirt": Action.NOOP, "compute": Action.NOOP}

@@ -173,3 +173,33 @@ def test_step_decision(case):
     assert plan.steps[0].run is run
     assert reason in plan.steps[0].reason
     assert plan.has_changes is run
+
+
+@pytest.mark.parametrize(("libvirt_change", "compute_action"), [
+    ({}, Action.NOOP),
+    ({"state": "exited"}, Action.RESTART),  # libvirt starts again: compute restarts with it
+    ({"config_hash": "old"}, Action.RESTART),
+    ({"spec_hash": "old"}, Action.RESTART),
+])
+def test_restart_with_follows_the_leader(libvirt_change, compute_action):
+    libvirt = want("nova_libvirt", "nova")
+    compute = dataclasses.replace(want("nova_compute", "nova"), restart_with=("nova_libvirt",))
+    plan = make_plan(state(libvirt, compute), actual(have_for(libvirt, **libvirt_change), have_for(compute)))
+    change = {c.key: c for c in plan.changes}["nova_compute"]
+    assert change.action is compute_action
+    if compute_action is Action.RESTART:
+        assert change.reasons[0].startswith("nova_libvirt will ")
+
+
+def test_restart_with_must_name_an_earlier_container(tmp_path):
+    from berth.errors import ConfigError
+    from berth.state.model import parse_service
+
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "service.yml").write_text(
+        "containers:\n"
+        "  a: {image: x, restart_with: [b]}\n"
+        "  b: {image: x}\n")
+    with pytest.raises(ConfigError) as caught:
+        parse_service(tmp_path / "service.yml")
+    assert any("restart_with names `b`" in d for d in caught.value.details)
