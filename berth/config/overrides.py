@@ -123,7 +123,7 @@ def _overlay(base: list[_Section], layer: list[_Section]) -> None:
     wanted: dict[str, dict[str, list[_Option]]] = {}
     for section in layer:
         for item in section.items:
-            if isinstance(item, _Option) and section.name is not None:
+            if isinstance(item, _Option):  # options before any header only parse when the base is flat
                 wanted.setdefault(section.name, {}).setdefault(item.key, []).append(item)
     for name, options in wanted.items():
         target = next((s for s in base if s.name == name), None)
@@ -145,12 +145,16 @@ def _replace(section: _Section, key: str, values: list[_Option]) -> None:
 
 
 def merge_ini(base: str, overrides: list[tuple[Path, str]]) -> str:
-    """Option-level merge: later layers win; new sections and options are added; base comments are kept."""
+    """Option-level merge: later layers win; new sections and options are added; base comments are kept.
+
+    A base without any section header is a flat `key = value` file; its overrides are flat too.
+    """
     if not overrides:
         return base
     sections = _parse_ini(base, "<generated file>", allow_sectionless=True)
+    flat = len(sections) == 1  # no section header at all: a plain `key = value` file (libvirtd.conf, qemu.conf)
     for path, text in overrides:
-        _overlay(sections, _parse_ini(text, str(path), allow_sectionless=False))
+        _overlay(sections, _parse_ini(text, str(path), allow_sectionless=flat))
     return _render_ini(sections)
 
 

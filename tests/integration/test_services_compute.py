@@ -225,10 +225,9 @@ def test_libvirt_config_change_restarts_compute_and_the_guest_comes_back(cloud: 
     server = cloud.compute.find_server("cmp-vm")
     assert server is not None, "test_server_boots_and_prints_the_marker must run first"
     config_dir: Path = deployment["config_dir"]
-    rendered = config_dir / "state" / DEPLOYMENT / "config" / "nova_libvirt" / "libvirtd.conf"
     override = config_dir / "config" / "nova" / "nova_libvirt" / "libvirtd.conf"
     override.parent.mkdir(parents=True, exist_ok=True)
-    override.write_text(rendered.read_text() + "# changed by test_services_compute\n")
+    override.write_text("max_clients = 4999\n")  # a flat key = value file: merged option by option
     try:
         plan = json.loads(berth(config_dir, "--json", "reconfigure", "--plan", "nova").stdout)["plan"]
         actions = {c["key"]: c for c in plan["changes"] if c["action"] != "noop"}
@@ -236,6 +235,8 @@ def test_libvirt_config_change_restarts_compute_and_the_guest_comes_back(cloud: 
         assert actions["nova_compute"]["action"] == "restart" and actions["nova_compute"]["follows"] == [
             "nova_libvirt"]
         berth(config_dir, "reconfigure", "--yes", "nova")
+        rendered = config_dir / "state" / DEPLOYMENT / "config" / "nova_libvirt" / "libvirtd.conf"
+        assert "max_clients = 4999" in rendered.read_text() and "listen_tls = 0" in rendered.read_text()
         libvirt = f"{DEPLOYMENT}-nova_libvirt"
         _wait(lambda: subprocess.run(["docker", "exec", libvirt, "pgrep", "-f", server.id], capture_output=True,
                                      check=False).returncode == 0 or None, 180, "the guest's qemu running again")

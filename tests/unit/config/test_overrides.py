@@ -85,6 +85,14 @@ def test_merge_ini_without_overrides_is_unchanged() -> None:
     assert merge_ini("weird  text\n", []) == "weird  text\n"
 
 
+def test_merge_ini_flat_key_value_file_merges_flat_options(tmp_path: Path) -> None:
+    """libvirtd.conf and qemu.conf have no sections: their overrides merge option by option at the top."""
+    base = "# libvirtd\nlisten_tls = 0\nlog_outputs = \"3:stderr\"\ncgroup_device_acl = [\n    \"/dev/null\"\n]\n"
+    merged = merge_ini(base, [(tmp_path / "libvirtd.conf", "log_outputs = \"1:stderr\"\nmax_clients = 50\n")])
+    assert merged == ("# libvirtd\nlisten_tls = 0\nlog_outputs = \"1:stderr\"\ncgroup_device_acl = [\n"
+                      "    \"/dev/null\"\n]\nmax_clients = 50\n")
+
+
 @pytest.mark.parametrize("text, line, message", [
     ("debug = True\n", 1, "option `debug` is outside any section"),
     ("[DEFAULT]\ndebug = 1\n[broken\n", 3, "malformed section header"),
