@@ -120,7 +120,7 @@ def _render_ini(sections: list[_Section]) -> str:
 
 def _overlay(base: list[_Section], layer: list[_Section]) -> None:
     """Merge one override layer into `base` in place: every option it sets replaces all base occurrences."""
-    wanted: dict[str, dict[str, list[_Option]]] = {}
+    wanted: dict[str | None, dict[str, list[_Option]]] = {}
     for section in layer:
         for item in section.items:
             if isinstance(item, _Option):  # options before any header only parse when the base is flat

@@ -3,7 +3,9 @@
 On some hosts /dev/kvm opens but guests hang (a paravirtual KVM without VMX, see ENVIRONMENT.md), so an
 openable device proves nothing. The test boots berth's own test guest under `-accel kvm` inside the
 nova-libvirt image (it has qemu; the host needs none), with no network at all, and waits for its marker.
-The decision is cached per host boot, so deploys do not pay for it again.
+The decision is cached per host boot, so deploys do not pay for it again: in the deployment's state (what its
+configuration was rendered from) and host-wide for this boot and this nova-libvirt image, so a new or
+re-created deployment does not boot the test again (on a host where KVM hangs, that costs the whole timeout).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ MARKER = "BERTH-TEST-GUEST-OK"
 BOOT_TIMEOUT_S = 15.0  # a working KVM boots the guest to its marker in ~2 s (TCG, for comparison, ~8 s)
 LIBVIRT_IMAGE = "nova-libvirt"
 CACHE_FILE = "virt.json"
+HOST_CACHE = Path("/var/cache/berth/virt.json")
 
 
 @dataclass(frozen=True)
@@ -68,18 +71,49 @@ def save_decision(config: Config, decision: VirtDecision) -> None:
     (config.deployment_dir / CACHE_FILE).write_text(json.dumps(asdict(decision)) + "\n")
 
 
+def host_decision(image_id: str, cache: Path = HOST_CACHE) -> VirtDecision | None:
+    """The decision any deployment made on this host since it booted, with this nova-libvirt image."""
+    try:
+        data = json.loads(cache.read_text())
+        decision = VirtDecision(**data["decision"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    if data.get("image_id") != image_id or decision.boot_id != host_boot_id():
+        return None
+    return decision
+
+
+def save_host_decision(decision: VirtDecision, image_id: str, cache: Path = HOST_CACHE) -> None:
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"image_id": image_id, "decision": asdict(decision)}) + "\n")
+    except OSError:
+        pass  # only a cache: the next deployment tests again
+
+
 def decide(config: Config, client: docker.DockerClient, image_ref: str) -> VirtDecision:
     """KVM if a test guest boots with it (cached per host boot), else qemu with the reason."""
     cached = cached_decision(config)
     if cached is not None:
         return cached
     problem = kvm_openable()
+    image_id = _image_id(client, image_ref)
     if problem:
         decision = VirtDecision("qemu", problem, host_boot_id())
+    elif (known := host_decision(image_id)) is not None:
+        decision = known
     else:
         decision = boot_test(client, image_ref)
+        save_host_decision(decision, image_id)
     save_decision(config, decision)
     return decision
+
+
+def _image_id(client: docker.DockerClient, image_ref: str) -> str:
+    try:
+        return str(client.images.get(image_ref).id)
+    except docker.errors.DockerException:
+        return ""
 
 
 _ESCAPES = re.compile(r"\x1b(\[[0-9;?]*[A-Za-z]|.)")
