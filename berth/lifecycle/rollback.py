@@ -17,6 +17,7 @@ import docker
 import docker.errors
 
 from berth.config.loader import Config
+from berth.config.passwords import secret_values
 from berth.errors import DeployError, NotFoundError
 from berth.lifecycle import backup
 from berth.lifecycle.records import desired_of
@@ -156,7 +157,7 @@ def run_rollback(config: Config, client: docker.DockerClient, rp: RollbackPlan,
     start = time.monotonic()
     deployment = config.globals.deployment_name
     actual = observe(client, deployment, config.deployment_dir)
-    secrets = frozenset(str(v) for v in config.passwords.values() if v)
+    secrets = frozenset(secret_values(config.passwords))
     done: list[str] = []
     lost: dict[str, dict[str, tuple[int, int]]] = {}
     safety: tuple[Backup, ...] = ()

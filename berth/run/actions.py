@@ -151,8 +151,12 @@ def get_container(client: docker.DockerClient, ident: str) -> Container | None:
 UNCONFINED_PATHS = "systempaths=unconfined"
 
 
-def create(client: docker.DockerClient, deployment: str, want: DesiredContainer, role: str = ROLE_SERVICE) -> Container:
+def create(client: docker.DockerClient, deployment: str, want: DesiredContainer, role: str = ROLE_SERVICE,
+           image_id: str | None = None) -> Container:
+    """The one way berth creates a container; `image_id` pins the exact image (a rollback whose tag moved)."""
     kwargs = {"labels": container_labels(deployment, want, role), **create_kwargs(want)}
+    if image_id:
+        kwargs["image"] = image_id
     with engine_errors(f"creating container {want.name}"):
         if UNCONFINED_PATHS not in kwargs.get("security_opt", []):
             return client.containers.create(**kwargs)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Collection
-from typing import Any
 
 import docker
 from docker.models.containers import Container
@@ -35,11 +34,7 @@ def aside_name(want: DesiredContainer) -> str:
 def create_new(client: docker.DockerClient, deployment: str, want: DesiredContainer,
                image_id: str | None = None) -> Container:
     """Create from the definition; `image_id` pins the exact image (a rollback whose tag has moved since)."""
-    kwargs: dict[str, Any] = actions.create_kwargs(want)
-    if image_id:
-        kwargs["image"] = image_id
-    with engine_errors(f"creating container {want.name}"):
-        return client.containers.create(labels=actions.container_labels(deployment, want), **kwargs)
+    return actions.create(client, deployment, want, image_id=image_id)
 
 
 def wait_ready_log(container: Container, pattern: str, timeout: float, secrets: Collection[str]) -> None:
