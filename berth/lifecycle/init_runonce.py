@@ -20,6 +20,7 @@ import yaml
 from berth.config.globals import is_enabled
 from berth.config.loader import Config
 from berth.errors import BerthError, ConfigError
+from berth.guest.qemu import MARKER
 from berth.lifecycle.postdeploy import CLOUD_NAME, CLOUDS, OPENRC
 
 Progress = Callable[[str], None]
@@ -29,7 +30,6 @@ DEMO_NET, DEMO_SUBNET, DEMO_ROUTER = "demo-net", "demo-subnet", "demo-router"
 KEYPAIR = "mykey"
 KEY_FILE = "berth_id_ed25519"
 TEST_SERVER, TEST_FLAVOR = "berth-test", "m1.tiny"
-MARKER = "BERTH-TEST-GUEST-OK"
 PHYSNET = "physnet1"
 # Sized for a small all-in-one host (the test guest itself needs < 64 MiB; qemu touches only what it uses).
 FLAVORS = (("m1.tiny", 1, 512, 1), ("m1.small", 1, 1024, 10), ("m1.medium", 2, 2048, 20), ("m1.large", 2, 4096, 40))

@@ -23,8 +23,8 @@ import docker.errors
 from berth.config.loader import Config
 from berth.engine import labels
 from berth.engine.docker_engine import engine_errors
+from berth.guest.qemu import MARKER
 
-MARKER = "BERTH-TEST-GUEST-OK"
 BOOT_TIMEOUT_S = 15.0  # a working KVM boots the guest to its marker in ~2 s (TCG, for comparison, ~8 s)
 LIBVIRT_IMAGE = "nova-libvirt"
 CACHE_FILE = "virt.json"

@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 import yaml
 
+from berth.guest.qemu import MARKER
 from tests.e2e.cloud_env import CloudEnv
 
 pytestmark = pytest.mark.e2e
 
-MARKER = "BERTH-TEST-GUEST-OK"
 SERVER = "e2e-vm"
 
 

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from berth.engine import labels
+from berth.guest.qemu import MARKER
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,6 @@ EXT_IF = "berthcit-ext0"
 VNI_RANGE = "7001:7100"
 SERVICES = ["mariadb", "rabbitmq", "memcached", "keystone", "glance", "placement", "nova", "neutron"]
 BERTH = str(Path(os.environ.get("VIRTUAL_ENV", "/work/venv")) / "bin" / "berth")
-MARKER = "BERTH-TEST-GUEST-OK"
 
 
 def berth(config_dir: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
