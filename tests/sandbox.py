@@ -6,6 +6,8 @@ is local) and its own host-wide Erlang ports; one place writes that configuratio
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +50,15 @@ def remove_deployment(client: docker.DockerClient, deployment: str) -> None:
         container.remove(force=True)
     for volume in client.volumes.list(filters=selector):
         volume.remove(force=True)
+
+
+def wait_for(what: str, timeout: float, probe: Callable[[], Any], interval: float = 2.0) -> Any:
+    """`probe()` until it returns something truthy (returned); AssertionError naming `what` and the last value."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{what} within {timeout:.0f}s (last: {last!r})")

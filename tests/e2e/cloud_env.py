@@ -107,12 +107,9 @@ class CloudEnv:
         """Containers and volumes labelled with this deployment (also an interrupted earlier run's)."""
         import docker
 
-        client = docker.from_env()
-        selector = {"label": f"berth.deployment={self.deployment}"}
-        for container in client.containers.list(all=True, filters=selector):
-            container.remove(force=True)
-        for volume in client.volumes.list(filters=selector):
-            volume.remove(force=True)
+        from tests.sandbox import remove_deployment
+
+        remove_deployment(docker.from_env(), self.deployment)
 
     def remove_host_leftovers(self, networks: list[str], routers: list[str]) -> None:
         def ip(*args: str) -> None:

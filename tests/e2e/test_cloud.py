@@ -24,6 +24,7 @@ import yaml
 
 from berth.guest.qemu import MARKER
 from tests.e2e.cloud_env import CloudEnv
+from tests.sandbox import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -49,17 +50,6 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 def _json(env: CloudEnv, *args: str) -> Any:
     return json.loads(env.openstack(*args, "-f", "json"))
-
-
-def _wait(what: str, timeout: float, probe: Any) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(2)
-    raise AssertionError(f"{what} within {timeout:.0f}s (last: {last!r})")
 
 
 def test_main_command_says_how_to_use_the_cloud(cloud: dict[str, Any]) -> None:
@@ -104,7 +94,7 @@ def test_compute_services_hypervisor_and_agents_are_up(cloud: dict[str, Any]) ->
         ok = {"Linux bridge agent", "DHCP agent", "L3 agent", "Metadata agent"} <= kinds
         return agents if ok and all(a["State"] in (True, "UP") for a in agents) else None
 
-    _wait("all network agents alive and up", 90, agents_alive)
+    wait_for("all network agents alive and up", 90, agents_alive)
 
 
 def test_image_upload(cloud: dict[str, Any]) -> None:
@@ -147,7 +137,7 @@ def _address(server: dict[str, Any]) -> str:
 
 def test_console_shows_marker_dhcp_address_and_instance_id(cloud: dict[str, Any], server: dict[str, Any]) -> None:
     env: CloudEnv = cloud["env"]
-    console = _wait("the marker on the console", 180,
+    console = wait_for("the marker on the console", 180,
                     lambda: (out := env.openstack("console", "log", "show", server["id"])) and MARKER in out and out)
     assert f"BERTH-IP {_address(server)}" in console, console[-1500:]
     assert f"BERTH-INSTANCE-ID {server['id']}" in console, console[-1500:]
@@ -164,7 +154,7 @@ def test_server_answers_ping_from_the_router_namespace(cloud: dict[str, Any], se
                               capture_output=True, text=True, check=False)
         return proc if proc.returncode == 0 else None
 
-    proc = _wait(f"{ip} answers ping from qrouter-{router}", 60, ping)
+    proc = wait_for(f"{ip} answers ping from qrouter-{router}", 60, ping)
     assert " 0% packet loss" in proc.stdout
 
 
@@ -241,7 +231,7 @@ def _create_active(env: CloudEnv, name: str, timeout: float = 120) -> dict[str, 
         assert shown["status"] != "ERROR", shown
         return shown if shown["status"] == "ACTIVE" else None
 
-    return _wait(f"server {name} ACTIVE", timeout, active)
+    return wait_for(f"server {name} ACTIVE", timeout, active)
 
 
 def test_port_update_then_servers_come_and_go(cloud: dict[str, Any], server: dict[str, Any]) -> None:
@@ -262,7 +252,7 @@ def test_port_update_then_servers_come_and_go(cloud: dict[str, Any], server: dic
                              text=True, check=True).stdout
         return out if "--arp-ip-src 10.0.0.250" in out else None
 
-    rules = _wait("the port's ARP rules re-installed with the allowed address", 60, rules_reinstalled)
+    rules = wait_for("the port's ARP rules re-installed with the allowed address", 60, rules_reinstalled)
     mac_rules = [line for line in rules.splitlines() if f"-i {tap} --among-src" in line]
     assert len(mac_rules) == 1, rules
     for name in ("e2e-vm-2", "e2e-vm-3"):
@@ -287,10 +277,10 @@ def test_guest_runs_again_after_libvirt_and_compute_restart(cloud: dict[str, Any
         return subprocess.run(["docker", "exec", libvirt, "pgrep", "-f", server["id"]], capture_output=True,
                               check=False).returncode == 0
 
-    _wait("the guest's qemu started again by nova-compute", 180, qemu_running)
+    wait_for("the guest's qemu started again by nova-compute", 180, qemu_running)
     router = _json(env, "router", "show", "demo-router")["id"]
     ip = _address(server)
-    _wait(f"{ip} answers ping again", 180, lambda: subprocess.run(
+    wait_for(f"{ip} answers ping again", 180, lambda: subprocess.run(
         ["ip", "netns", "exec", f"qrouter-{router}", "ping", "-c", "1", "-W", "2", ip],
         capture_output=True, check=False).returncode == 0)
     assert _json(env, "server", "show", server["id"])["status"] == "ACTIVE"

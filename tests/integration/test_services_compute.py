@@ -19,8 +19,9 @@ import docker
 import pytest
 import yaml
 
-from berth.engine import labels
 from berth.guest.qemu import MARKER
+from tests import sandbox
+from tests.sandbox import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -53,10 +54,7 @@ def write_config(config_dir: Path) -> None:
 
 def remove_deployment(client: docker.DockerClient) -> None:
     """Containers and volumes labelled with this deployment (also what an earlier, interrupted run left)."""
-    for container in client.containers.list(all=True, filters={"label": f"{labels.DEPLOYMENT}={DEPLOYMENT}"}):
-        container.remove(force=True)
-    for volume in client.volumes.list(filters={"label": f"{labels.DEPLOYMENT}={DEPLOYMENT}"}):
-        volume.remove(force=True)
+    sandbox.remove_deployment(client, DEPLOYMENT)
 
 
 def remove_host_leftovers(network_ids: list[str], router_ids: list[str]) -> None:
@@ -130,20 +128,9 @@ def cloud(deployment: dict[str, Any]) -> Any:
     return connect_cloud(deployment["config_dir"])
 
 
-def _wait(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(2)
-    raise AssertionError(f"{what} within {timeout:.0f}s (last: {last!r})")
-
-
 def test_compute_services_are_up(cloud: Any, deployment: dict[str, Any]) -> None:
     print(f"deploy took {deployment['deploy_seconds']:.1f}s")
-    services = _wait(lambda: [s for s in cloud.compute.services()] or None, 60, "compute services listed")
+    services = wait_for("compute services listed", 60, lambda: [s for s in cloud.compute.services()] or None)
     binaries = {s.binary: s for s in services}
     assert {"nova-conductor", "nova-scheduler", "nova-compute"} <= set(binaries), binaries
     assert all(s.state == "up" and s.status == "enabled" for s in services), [(s.binary, s.state) for s in services]
@@ -157,7 +144,7 @@ def test_network_agents_are_alive(cloud: Any) -> None:
         ok = {a.agent_type for a in agents if a.is_alive}
         return agents if wanted <= ok else None
 
-    agents = _wait(alive, 90, "all four network agents alive")
+    agents = wait_for("all four network agents alive", 90, alive)
     hosts = {a.host for a in agents}
     assert len(hosts) == 1, f"nova and neutron must share one host name: {hosts}"
 
@@ -182,10 +169,10 @@ def test_tenant_network_router_and_provider_network(cloud: Any) -> None:
                                          cidr="10.0.0.0/24", dns_nameservers=[])
     router = cloud.network.create_router(name="cmp-router", external_gateway_info={"network_id": ext.id})
     cloud.network.add_interface_to_router(router, subnet_id=subnet.id)
-    _wait(lambda: Path(f"/run/netns/qrouter-{router.id}").exists(), 60, "the router namespace appears on the host")
-    _wait(lambda: Path(f"/run/netns/qdhcp-{net.id}").exists(), 60, "the DHCP namespace appears on the host")
-    _wait(lambda: all(p.status == "ACTIVE" for p in cloud.network.ports(device_id=router.id)) or None, 60,
-          "router ports ACTIVE")
+    wait_for("the router namespace appears on the host", 60, lambda: Path(f"/run/netns/qrouter-{router.id}").exists())
+    wait_for("the DHCP namespace appears on the host", 60, lambda: Path(f"/run/netns/qdhcp-{net.id}").exists())
+    wait_for("router ports ACTIVE", 60,
+             lambda: all(p.status == "ACTIVE" for p in cloud.network.ports(device_id=router.id)) or None)
 
 
 @pytest.mark.e2e
@@ -208,8 +195,9 @@ def test_server_boots_and_prints_the_marker(cloud: Any, tmp_path_factory: pytest
                                          networks=[{"uuid": net.id}])
     server = cloud.compute.wait_for_server(server, status="ACTIVE", wait=180, interval=1)
     active = time.monotonic() - start
-    console = _wait(lambda: (out := cloud.compute.get_server_console_output(server)["output"]) and MARKER in out
-                    and out, 120, "the marker on the console")
+    console = wait_for("the marker on the console", 120,
+                       lambda: (out := cloud.compute.get_server_console_output(server)["output"]) and MARKER in out
+                       and out)
     print(f"server ACTIVE after {active:.1f}s; console:\n{console[-800:]}")
     assert "BERTH-IP 10.0.0." in console
     assert server.id in console, "the guest read its own instance id from the metadata service"
@@ -238,8 +226,8 @@ def test_libvirt_config_change_restarts_compute_and_the_guest_comes_back(cloud: 
         rendered = config_dir / "state" / DEPLOYMENT / "config" / "nova_libvirt" / "libvirtd.conf"
         assert "max_clients = 4999" in rendered.read_text() and "listen_tls = 0" in rendered.read_text()
         libvirt = f"{DEPLOYMENT}-nova_libvirt"
-        _wait(lambda: subprocess.run(["docker", "exec", libvirt, "pgrep", "-f", server.id], capture_output=True,
-                                     check=False).returncode == 0 or None, 180, "the guest's qemu running again")
+        wait_for("the guest's qemu running again", 180, lambda: subprocess.run(
+            ["docker", "exec", libvirt, "pgrep", "-f", server.id], capture_output=True, check=False).returncode == 0)
     finally:
         override.unlink()
         berth(config_dir, "reconfigure", "--yes", "nova")
