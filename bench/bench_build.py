@@ -15,9 +15,8 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-BERTH = [str(Path(sys.executable).parent / "berth")]
+BERTH = [sys.executable, "-m", "berth"]
 
 
 def berth(*args: str, config_dir: str) -> subprocess.CompletedProcess[str]:

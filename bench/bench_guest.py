@@ -1,6 +1,6 @@
 """Figures for berth's test guest: cold and cached build time, artifact sizes, qemu (TCG) start -> marker.
 
-Run: /work/venv/bin/python bench/bench_guest.py [--boots N]
+Run: .venv/bin/python bench/bench_guest.py [--boots N]
 The cold build downloads the kernel and busybox packages from the host's Debian mirror into a fresh cache.
 """
 

@@ -6,6 +6,7 @@ is local) and its own host-wide Erlang ports; one place writes that configuratio
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,9 @@ import yaml
 from berth.cli.main import main
 from berth.engine import labels
 from berth.services.registry import enable_key, service_names
+
+# The CLI of the interpreter running the tests: never a virtualenv path of one machine.
+BERTH = [sys.executable, "-m", "berth"]
 
 
 def write_config(root: Path, *, deployment: str, address: str, epmd_port: int, services: tuple[str, ...],

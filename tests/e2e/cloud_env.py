@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from tests.sandbox import BERTH
+
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.prefix) / "bin"
 
@@ -57,7 +59,7 @@ class CloudEnv:
         return proc.returncode, time.monotonic() - start, out
 
     def berth(self, *args: str, timeout: float = 1800, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([str(VENV_BIN / "berth"), "--config-dir", str(self.config_dir), *args], env=self.env(),
+        proc = subprocess.run([*BERTH, "--config-dir", str(self.config_dir), *args], env=self.env(),
                               capture_output=True, text=True, timeout=timeout, check=False)
         if check:
             assert proc.returncode == 0, f"berth {' '.join(args)}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"

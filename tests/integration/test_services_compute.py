@@ -8,7 +8,6 @@ interfaces, bridges and namespaces that are left.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -30,11 +29,10 @@ API_ADDRESS = "127.0.0.32"
 EXT_IF = "berthcit-ext0"
 VNI_RANGE = "7001:7100"
 SERVICES = ["mariadb", "rabbitmq", "memcached", "keystone", "glance", "placement", "nova", "neutron"]
-BERTH = str(Path(os.environ.get("VIRTUAL_ENV", "/work/venv")) / "bin" / "berth")
 
 
 def berth(config_dir: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([BERTH, "--config-dir", str(config_dir), *args], capture_output=True, text=True,
+    proc = subprocess.run([*sandbox.BERTH, "--config-dir", str(config_dir), *args], capture_output=True, text=True,
                           timeout=timeout, check=False)
     assert proc.returncode == 0, f"berth {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     return proc

@@ -4,7 +4,6 @@ qrouter-/qdhcp- namespaces and forwarding rule). Uses names no deployment uses (
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,8 +14,7 @@ from berth.config.loader import Config
 from berth.lifecycle import teardown
 from berth.state.model import ServiceDef, Teardown
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not shutil.which("ip") or not shutil.which("iptables"), reason="needs iproute2")]
+pytestmark = pytest.mark.integration
 
 RULE = "DOCKER-USER -i buptbr+ -o buptbr+ -j ACCEPT"
 
