@@ -14,8 +14,21 @@ from typing import Any
 
 
 def canonical_json(value: Any) -> str:
-    """One spelling per value: sorted keys, no whitespace, so equal definitions hash equally."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    """One spelling per value: sorted keys, no whitespace, so equal definitions hash equally.
+
+    Read-only mappings (the frozen values hold MappingProxyType) are written as mappings, with sorted keys like
+    any other: their repr would make the hash depend on insertion order, so a plan read back from JSON would
+    hash differently from the one that was shipped.
+    """
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, frozenset | set):
+        return sorted(value, key=str)
+    return str(value)
 
 
 def sha256(text: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -64,10 +65,15 @@ def prechecks_cmd(app: AppContext, services: tuple[str, ...]) -> None:
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--skip-prechecks", is_flag=True, help="Do not run the host prechecks first.")
 @click.option("--json", "json_flag", is_flag=True, help="Emit the plan and the results as JSON.")
+@click.option("--offline", is_flag=True,
+              help="Plan every inventory host as if it were empty, without contacting any host or engine "
+                   "(implies --plan).")
+@click.option("--write-plans", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="With --offline: also write each host's full plan to DIR/<host>.json (mode 0600).")
 @click.argument("services", nargs=-1)
 @pass_app
-def deploy_cmd(app: AppContext, plan_only: bool, yes: bool, skip_prechecks: bool, json_flag: bool,
-               services: tuple[str, ...]) -> None:
+def deploy_cmd(app: AppContext, plan_only: bool, yes: bool, skip_prechecks: bool, json_flag: bool, offline: bool,
+               write_plans: Path | None, services: tuple[str, ...]) -> None:
     """Converge containers to the configuration: observe, plan (shown with a diff), then apply.
 
     Without SERVICES the whole deployment; with them only those services (their dependencies must be up).
@@ -81,6 +87,11 @@ def deploy_cmd(app: AppContext, plan_only: bool, yes: bool, skip_prechecks: bool
     app.json = app.json or json_flag
     config = app.config
     selected = check_services(config, services)
+    if write_plans is not None and not offline:
+        raise click.UsageError("--write-plans needs --offline")
+    if offline:
+        _offline_plans(app, selected, write_plans)
+        return
     if not skip_prechecks and not plan_only:
         _prechecks(app, selected, show_ok=False)
     client = connect()
@@ -107,6 +118,25 @@ def deploy_cmd(app: AppContext, plan_only: bool, yes: bool, skip_prechecks: bool
     raise_for(outcome)
     app.echo(f"deployed in {outcome.elapsed:.1f}s (one-shot steps {outcome.timings.steps:.1f}s, "
              f"health waits {outcome.timings.health:.1f}s)")
+
+
+def _offline_plans(app: AppContext, selected: list[str] | None, folder: Path | None) -> None:
+    """Every host's plan against an empty host: what a first deploy of this inventory would do."""
+    from berth.lifecycle.hostplans import host_plans, summary
+    from berth.lifecycle.show import plan_lines
+    from berth.plan.hostplan import write
+
+    plans = host_plans(app.config, None, selected)
+    for plan in plans:
+        app.echo(f"=== host {plan.host}")
+        for line in plan_lines(plan.plan, verbose=False):
+            app.echo(line)
+        app.echo()
+        if folder is not None:
+            write(plan, folder / f"{plan.host}.json")
+    if app.json:
+        click.echo(json.dumps({"deployment": app.config.globals.deployment_name, "offline": True,
+                               "hosts": [summary(p) for p in plans]}, indent=2))
 
 
 def register(group: click.Group) -> None:
