@@ -45,7 +45,7 @@ def deploy_once(config_dir: Path) -> tuple[float, float, float, int, float, floa
     changed = sum(1 for c in snap.plan.changes if c.action.changes)
     if not snap.plan.has_changes:
         return time.monotonic() - start, 0.0, 0.0, 0, 0.0, 0.0
-    outcome = converge_host(config, client, snap)
+    outcome = converge_host(snap, client)
     raise_for(outcome)
     service_of = {c.name: c.service for c in snap.desired.containers}
     waited: dict[str, float] = {}

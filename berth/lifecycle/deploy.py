@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -16,25 +17,17 @@ import docker
 from berth.config.globals import is_enabled
 from berth.config.loader import Config
 from berth.errors import DeployError, NotFoundError
+from berth.lifecycle.hostplans import host_plan
 from berth.lifecycle.keystone_register import Registrar
-from berth.lifecycle.render import render_desired
+from berth.plan.hostplan import HostPlan
 from berth.plan.model import Plan
-from berth.plan.planner import make_plan
 from berth.run.executor import Executor, HostContext, Timings
 from berth.run.scheduler import EventSink, RunResult
-from berth.state.actual import ActualState
-from berth.state.desired import DesiredState
 from berth.state.model import deployable_services
 from berth.state.observe import observe
 
-
-@dataclass(frozen=True)
-class Snapshot:
-    """Everything a plan was made from, so the executor applies exactly what was shown."""
-
-    desired: DesiredState
-    actual: ActualState
-    plan: Plan
+# What a plan was made from and decided, so the executor applies exactly what was shown: the host plan itself.
+Snapshot = HostPlan
 
 
 @dataclass
@@ -71,10 +64,10 @@ def check_services(config: Config, services: Sequence[str]) -> list[str] | None:
 
 
 def snapshot(config: Config, client: docker.DockerClient, services: Collection[str] | None = None,
-             host: str = "localhost") -> Snapshot:
+             host: str = "localhost") -> HostPlan:
+    """Observe this host's engine and plan against it."""
     actual = observe(client, config.globals.deployment_name, config.deployment_dir)
-    desired = render_desired(config, actual.images, host)
-    return Snapshot(desired, actual, make_plan(desired, actual, services))
+    return host_plan(config, host, actual, services)
 
 
 def registrar_for(config: Config) -> Registrar | None:
@@ -86,26 +79,41 @@ def registrar_for(config: Config) -> Registrar | None:
                      g.openstack_region_name)
 
 
-def converge_host(config: Config, client: docker.DockerClient, snap: Snapshot,
-                  on_event: EventSink | None = None, max_workers: int = 4) -> Outcome:
-    """Apply `snap.plan` on this host; never raises for a failed service (see Outcome.result)."""
+def host_context(client: docker.DockerClient, plan: HostPlan) -> HostContext:
+    """What the executor needs besides the plan, all of it from the plan: no configuration on the host."""
+    login = plan.keystone
+    registrar = None
+    if login:
+        auth = dict(login["auth"])
+        registrar = Registrar(auth.pop("auth_url"), auth.pop("username"),
+                              str(plan.credentials.get(login["password_key"], "")), auth.pop("project_name"),
+                              login["region"])
+    return HostContext(client=client, desired=plan.desired, deployment_dir=Path(plan.deployment_dir),
+                       passwords=plan.credentials, actual=plan.actual, registrar=registrar)
+
+
+def converge_host(plan: HostPlan, client: docker.DockerClient, on_event: EventSink | None = None,
+                  max_workers: int = 4) -> Outcome:
+    """Apply one host's plan on its engine; never raises for a failed service (see Outcome.result).
+
+    The one per-host apply: the all-in-one calls it in-process, and a plan read back from JSON on another host
+    applies the same way (it needs nothing but the plan and the engine).
+    """
     start = time.monotonic()
-    context = HostContext(client=client, desired=snap.desired, deployment_dir=config.deployment_dir,
-                          passwords=config.passwords, actual=snap.actual, registrar=registrar_for(config))
-    executor = Executor(context, snap.plan, max_workers=max_workers)
+    executor = Executor(host_context(client, plan), plan.plan, max_workers=max_workers)
     result = executor.run(on_event)
-    record_history(config, client, snap, result)
-    return Outcome(snap.plan, result, executor.timings, time.monotonic() - start, executor.results)
+    record_history(client, plan, result)
+    return Outcome(plan.plan, result, executor.timings, time.monotonic() - start, executor.results)
 
 
-def record_history(config: Config, client: docker.DockerClient, snap: Snapshot, result: RunResult) -> None:
+def record_history(client: docker.DockerClient, plan: HostPlan, result: RunResult) -> None:
     """A history entry per service this run changed (or that has none yet): the targets of `berth rollback`."""
     from berth.lifecycle.records import record_deploy
 
     ok = [k for k, o in result.outcomes.items() if o.status.value in ("succeeded", "cached")]
-    changed = {c.service for c in snap.plan.changes if c.action.changes}
-    units = {u.name for u in snap.desired.services}
-    record_deploy(config, client, snap.desired, [s for s in ok if s in units], changed)
+    changed = {c.service for c in plan.plan.changes if c.action.changes}
+    units = {u.name for u in plan.desired.services}
+    record_deploy(Path(plan.deployment_dir), client, plan.desired, [s for s in ok if s in units], changed)
 
 
 def raise_for(outcome: Outcome) -> None:

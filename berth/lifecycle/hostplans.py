@@ -81,3 +81,26 @@ def summary(plan: HostPlan) -> dict[str, Any]:
     steps = [{"step": f"{s['service']}/{s['name']}", "kind": s["kind"], "run": s["run"], "reason": s["reason"],
               "scope": scopes.get(f"{s['service']}/{s['name']}", "host")} for s in data["plan"]["steps"]]
     return {"host": plan.host, "services": list(plan.plan.services), "containers": containers, "steps": steps}
+
+
+def changed_since(planned: ActualState, now: ActualState) -> list[str]:
+    """How a host's containers differ from what its plan was decided against (empty: the plan still holds).
+
+    A plan applied to a host that changed in between would act on containers it never saw; the host refuses it
+    instead, and the operator plans again.
+    """
+    def rows(state: ActualState) -> dict[str, tuple[str, str, str]]:
+        return {c.name: (c.id, c.config_hash, "running" if c.running else "stopped") for c in state.containers}
+
+    before, after = rows(planned), rows(now)
+    out = [f"{name}: new since the plan" for name in sorted(set(after) - set(before))]
+    out += [f"{name}: gone since the plan" for name in sorted(set(before) - set(after))]
+    for name in sorted(set(before) & set(after)):
+        old, new = before[name], after[name]
+        if old[0] != new[0]:
+            out.append(f"{name}: replaced since the plan")
+        elif old[1] != new[1]:
+            out.append(f"{name}: its configuration changed since the plan")
+        elif old[2] != new[2]:
+            out.append(f"{name}: {old[2]} when planned, {new[2]} now")
+    return out

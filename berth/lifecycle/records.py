@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 import docker
 
-from berth.config.loader import Config
 from berth.state.actual import ActualState
-from berth.state.desired import DesiredContainer, DesiredState
+from berth.state.desired import DesiredContainer, DesiredState, with_image_ids
 from berth.state.history import DONE, ContainerRecord, Entry, History, current
 from berth.state.observe import observe
 from berth.state.store import StateStore
@@ -55,16 +55,17 @@ def baseline(desired: DesiredState, actual: ActualState, service: str, store: St
                  stamps=service_stamps(desired, service, store), state=DONE, note=note)
 
 
-def record_deploy(config: Config, client: docker.DockerClient, desired: DesiredState,
+def record_deploy(deployment_dir: Path, client: docker.DockerClient, desired: DesiredState,
                   services: Iterable[str], changed: set[str]) -> list[Entry]:
     """After a deploy: an entry per service that changed, or that has none yet (the first rollback target)."""
-    history = History(config.deployment_dir)
+    history = History(deployment_dir)
     entries = history.entries()
     services = [s for s in services if s in changed or current(entries, s) is None]
     if not services:
         return []
-    actual = observe(client, desired.deployment, config.deployment_dir)
-    store = StateStore(config.deployment_dir)
+    actual = observe(client, desired.deployment, deployment_dir)
+    desired = with_image_ids(desired, actual.images)
+    store = StateStore(deployment_dir)
     out = []
     for service in services:
         entry = baseline(desired, actual, service, store, "deploy")

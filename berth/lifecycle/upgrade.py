@@ -20,13 +20,12 @@ import docker
 from berth.config.loader import Config
 from berth.errors import DeployError
 from berth.lifecycle import backup
-from berth.lifecycle.deploy import Snapshot, registrar_for
+from berth.lifecycle.deploy import Snapshot, host_context
+from berth.lifecycle.hostplans import host_plan
 from berth.lifecycle.records import baseline, record_of, service_stamps
-from berth.lifecycle.render import render_desired
 from berth.plan.model import Action, ContainerChange
-from berth.plan.planner import make_plan
 from berth.run import actions
-from berth.run.executor import Executor, HostContext
+from berth.run.executor import Executor
 from berth.run.swap import swap
 from berth.state.actual import ActualState
 from berth.state.desired import DesiredContainer, DesiredState, DesiredStep, step_stamp
@@ -92,8 +91,7 @@ def upgrade_snapshot(config: Config, client: docker.DockerClient, services: Sequ
     """Desired state with the selected services on the config's tag (their pins ignored), the others pinned."""
     actual = observe(client, config.globals.deployment_name, config.deployment_dir)
     pins = {k: v for k, v in StateStore(config.deployment_dir).read()["pins"].items() if k not in services}
-    desired = render_desired(config, actual.images, pins=pins)
-    return Snapshot(desired, actual, make_plan(desired, actual, services))
+    return host_plan(config, "localhost", actual, services, pins)
 
 
 def step_order(desired: DesiredState, snap_steps: set[str], service: str) -> tuple[list[DesiredStep],
@@ -235,10 +233,7 @@ class UpgradeRun:
     def __post_init__(self) -> None:
         self.history = History(self.config.deployment_dir)
         self.store = StateStore(self.config.deployment_dir)
-        host = HostContext(client=self.client, desired=self.snap.desired, deployment_dir=self.config.deployment_dir,
-                           passwords=self.config.passwords, actual=self.snap.actual,
-                           registrar=registrar_for(self.config))
-        self.executor = Executor(host, self.snap.plan)
+        self.executor = Executor(host_context(self.client, self.snap), self.snap.plan)
 
     @property
     def secrets(self) -> frozenset[str]:

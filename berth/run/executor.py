@@ -22,7 +22,15 @@ from berth.run import actions
 from berth.run.events import Status
 from berth.run.scheduler import EventSink, RunResult, Task, run_graph
 from berth.state.actual import ActualState
-from berth.state.desired import DesiredContainer, DesiredState, DesiredStep, ServiceUnit, step_stamp
+from berth.state.desired import (
+    DesiredContainer,
+    DesiredState,
+    DesiredStep,
+    ServiceUnit,
+    container_with_image_id,
+    step_stamp,
+    step_with_image_id,
+)
 from berth.state.store import StateStore
 
 Progress = Callable[[str], None]
@@ -105,13 +113,13 @@ class Executor:
         if not steps and all(c.action is Action.NOOP for c in changes):
             self._wait_starting(changes, wanted, progress)
             return Status.CACHED
-        for want in wanted:
-            actions.ensure_image(self.h.client, want.image, progress)
+        ids = {w.image: actions.ensure_image(self.h.client, w.image, progress) for w in wanted}
+        wanted = [container_with_image_id(w, ids) for w in wanted]
         for volume in unit.volumes:
             actions.ensure_volume(self.h.client, self.h.desired.deployment, volume)
         for want in wanted:
             actions.write_config_dir(self._config_dir(want.key), want.files)
-        desired_steps = [s for s in self.h.desired.steps_of(unit.name) if s.name in steps]
+        desired_steps = [step_with_image_id(s, ids) for s in self.h.desired.steps_of(unit.name) if s.name in steps]
         self.run_steps([s for s in desired_steps if s.phase == "before"], progress, done)
         by_key = {w.key: w for w in wanted}
         for change in changes:

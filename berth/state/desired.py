@@ -6,7 +6,7 @@ Plain frozen values, so the planner is a pure function over them and tests can b
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -110,3 +110,32 @@ class DesiredState:
 
     def container(self, key: str) -> DesiredContainer | None:
         return next((c for c in self.containers if c.key == key), None)
+
+
+# --- image ids learnt while applying -------------------------------------------------------------------------------
+# A plan made before its images were present (to be pulled by the run, or planned offline for another host) has no
+# image ids. Once the executor holds the images it fills them in, so container labels, step stamps and history carry
+# the hashes the next plan computes (otherwise every later plan would see a change).
+
+
+def container_with_image_id(want: DesiredContainer, ids: Mapping[str, str]) -> DesiredContainer:
+    if want.image_id is not None or want.image not in ids:
+        return want
+    return replace(want, image_id=ids[want.image])
+
+
+def step_with_image_id(step: DesiredStep, ids: Mapping[str, str]) -> DesiredStep:
+    if step.container is None:
+        return step
+    container = container_with_image_id(step.container, ids)
+    if container is step.container:
+        return step
+    # a one-shot step is identified by its container's config hash, which includes the image id
+    base = container.config_hash if step.kind == "oneshot" else step.base
+    return replace(step, container=container, base=base)
+
+
+def with_image_ids(desired: DesiredState, ids: Mapping[str, str]) -> DesiredState:
+    return replace(desired, containers=tuple(container_with_image_id(c, ids) for c in desired.containers),
+                   steps=tuple(step_with_image_id(s, ids) for s in desired.steps),
+                   upgrade_steps=tuple(step_with_image_id(s, ids) for s in desired.upgrade_steps))

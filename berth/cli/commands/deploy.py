@@ -104,7 +104,7 @@ def deploy_cmd(app: AppContext, plan_only: bool, yes: bool, skip_prechecks: bool
         if not plan_only:
             from berth.lifecycle.records import record_deploy
 
-            record_deploy(config, client, snap.desired, [u.name for u in snap.desired.services
+            record_deploy(config.deployment_dir, client, snap.desired, [u.name for u in snap.desired.services
                                                          if u.name in snap.plan.services], set())
             app.echo("nothing to do: every container is up to date")
         return
@@ -112,7 +112,7 @@ def deploy_cmd(app: AppContext, plan_only: bool, yes: bool, skip_prechecks: bool
         raise Aborted("deploy declined; nothing was changed")
     keys = [u.name for u in snap.desired.services if u.name in snap.plan.services]
     with reporter_for(keys, json=app.json, quiet=app.quiet, verbose=app.verbose, words=WORDS) as sink:
-        outcome = converge_host(config, client, snap, on_event=sink)
+        outcome = converge_host(snap, client, on_event=sink)
     if app.json:
         click.echo(json.dumps({"plan": snap.plan.to_dict(), "results": outcome.to_dict()}, indent=2))
     raise_for(outcome)

@@ -179,7 +179,7 @@ def reconfigure_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool
     if not show_and_confirm(app, plan_lines(snap.plan), plan_only, yes, snap.plan.has_changes,
                             snap.plan.to_dict(), "reconfigure"):
         return
-    outcome = converge_host(config, client, snap)
+    outcome = converge_host(snap, client)
     emit(app, snap.plan.to_dict(), outcome.to_dict())
     raise_for(outcome)
     changed = [c.name for c in snap.plan.changes if c.action.changes]
