@@ -34,7 +34,7 @@ def env(tmp_path_factory: pytest.TempPathFactory):
     client = connect()
     remove_deployment(client, DEPLOYMENT)
     root = tmp_path_factory.mktemp("hostplan")
-    config_dir = write_config(root, deployment=DEPLOYMENT, address=ADDRESS, epmd_port=4383, services=SERVICES)
+    config_dir = write_config(root, deployment=DEPLOYMENT, address=ADDRESS, epmd_port=4384, services=SERVICES)
     build_images(config_dir, SERVICES)
     yield {"client": client, "config": config_dir, "root": root}
     remove_deployment(client, DEPLOYMENT)

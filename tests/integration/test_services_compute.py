@@ -44,6 +44,8 @@ def write_config(config_dir: Path) -> None:
         "deployment_name": DEPLOYMENT, "api_address": API_ADDRESS, "state_dir": str(state),
         "log_dir": str(config_dir / "log"), "neutron_external_interface": EXT_IF,
         "tenant_network_vni_range": VNI_RANGE,
+        # Erlang's ports are host-wide: an all-in-one cloud beside the tests holds the defaults
+        "rabbitmq_epmd_port": 4385, "rabbitmq_dist_port": 25685,
     }
     data.update({f"enable_{name}": True for name in SERVICES})
     data.update({"enable_heat": False, "enable_horizon": False})
