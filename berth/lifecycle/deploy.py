@@ -13,7 +13,7 @@ from typing import Any
 
 import docker
 
-from berth.config.globals import is_enabled
+from berth.config.globals import is_enabled, option
 from berth.config.loader import Config
 from berth.errors import DeployError, NotFoundError
 from berth.lifecycle.keystone_register import Registrar
@@ -81,8 +81,8 @@ def registrar_for(config: Config) -> Registrar | None:
     if not is_enabled(config.globals, "keystone"):
         return None
     g = config.globals
-    return Registrar(f"http://{config.api_address}:5000/v3", g.keystone_admin_user,
-                     str(config.passwords.get("keystone_admin_password", "")), g.keystone_admin_project,
+    return Registrar(f"http://{config.api_address}:5000/v3", option(g, "keystone_admin_user"),
+                     str(config.passwords.get("keystone_admin_password", "")), option(g, "keystone_admin_project"),
                      g.openstack_region_name)
 
 

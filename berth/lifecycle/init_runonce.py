@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from berth.config.globals import is_enabled
+from berth.config.globals import is_enabled, option
 from berth.config.loader import Config
 from berth.errors import BerthError, ConfigError
 from berth.guest.qemu import MARKER
@@ -326,7 +326,7 @@ def boot_test_server(conn: Any, progress: Progress, timeout: float = 300) -> Ser
 def horizon_url(config: Config) -> str | None:
     if not is_enabled(config.globals, "horizon"):
         return None
-    port = config.globals.horizon_port
+    port = option(config.globals, "horizon_port")
     return f"http://{config.api_address}{'' if port == 80 else f':{port}'}/horizon/"
 
 

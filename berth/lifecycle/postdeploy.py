@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from berth.config.globals import option
 from berth.config.loader import Config
 
 OPENRC = "admin-openrc.sh"
@@ -25,9 +26,9 @@ def credentials(config: Config) -> dict[str, str]:
     g = config.globals
     return {
         "auth_url": f"http://{config.api_address}:5000/v3",
-        "username": g.keystone_admin_user,
+        "username": option(g, "keystone_admin_user"),
         "password": str(config.passwords.get("keystone_admin_password", "")),
-        "project_name": g.keystone_admin_project,
+        "project_name": option(g, "keystone_admin_project"),
         "user_domain_name": "Default",
         "project_domain_name": "Default",
         "region_name": g.openstack_region_name,

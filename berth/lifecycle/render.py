@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from berth.config.globals import is_enabled
+from berth.config.globals import is_enabled, option
 from berth.config.loader import Config
 from berth.config.overrides import apply_overrides
 from berth.config.passwords import secret_values
@@ -311,7 +311,7 @@ def resolved_virt_type(config: Config) -> str:
     """`auto` becomes what the last KVM boot test decided (berth prechecks), or qemu before any test ran."""
     from berth.lifecycle.virt import cached_decision
 
-    wanted = config.globals.nova_compute_virt_type
+    wanted = option(config.globals, "nova_compute_virt_type")
     if wanted != "auto":
         return wanted
     decision = cached_decision(config, any_boot=True)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from berth.config.yamlfile import load_mapping
 from berth.errors import ConfigError
+from berth.services.options import OptionDef
 from berth.services.registry import service_dirs
 
 MODE_PATTERN = r"^0?[0-7]{3,4}$"
@@ -208,6 +209,7 @@ class ServiceDef(_Strict):
     enabled_by_default: bool = True
     depends_on: list[str] = Field(default_factory=list)
     passwords: list[str | PasswordSpec] = Field(default_factory=list)
+    options: list[OptionDef] = Field(default_factory=list)  # typed settings, overridable in globals.yml
     ports: list[Port] = Field(default_factory=list)
     containers: dict[str, ContainerDef] = Field(default_factory=dict)
     databases: list[Database] = Field(default_factory=list)
@@ -224,6 +226,15 @@ class ServiceDef(_Strict):
         for key in value:
             if not re.match(KEY_PATTERN, key):
                 raise ValueError(f"container key `{key}` must match {KEY_PATTERN}")
+        return value
+
+    @field_validator("options")
+    @classmethod
+    def _unique_options(cls, value: list[OptionDef]) -> list[OptionDef]:
+        names = [o.name for o in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"option(s) declared twice: {', '.join(twice)}")
         return value
 
     @property
