@@ -20,6 +20,7 @@ from berth.config.overrides import apply_overrides
 from berth.config.passwords import secret_values
 from berth.errors import ConfigError
 from berth.images import names as image_names
+from berth.lifecycle import wiring
 from berth.state.desired import DesiredContainer, DesiredState, DesiredStep, ServiceUnit
 from berth.state.hashing import canonical_json, sha256
 from berth.state.model import ConfigFile, ContainerDef, ServiceDef, Step, deployable_services, load_service
@@ -56,8 +57,7 @@ def enabled_services(config: Config) -> list[ServiceDef]:
 
 
 def hosts_for(config: Config, group: str) -> list[str]:
-    inventory = config.inventory
-    return inventory.hosts_in(group) if inventory is not None else ["localhost"]
+    return wiring.hosts_for(config, group)
 
 
 def readable_files(config: Config) -> set[tuple[str, str, str]]:
@@ -80,29 +80,33 @@ class Renderer:
         self.images = images
         self.host = host
         self.deployment = config.globals.deployment_name
-        self.api_address = config.api_address
+        self.api_address = wiring.host_address(config, host)
         self.base_context = self._context()
         self.pins = dict(pinned_tags(config) if pins is None else pins)
 
     def _context(self) -> dict[str, Any]:
-        g = self.config.globals
-        pw = {k: ("" if v is None else v) for k, v in self.config.passwords.items()}
+        """Globals (with this host's inventory variables laid over them), passwords, every service's exports,
+        and this host: its name, variables and address (`api_address` = `bind_address`: what services bind to)."""
+        g = wiring.host_globals(self.config, self.host)
+        info = wiring.host_info(self.config, self.host)
         return {
+            **wiring.base_values(self.config),
             **g.model_dump(mode="json"),
+            **wiring.exports(self.config),
             "nova_compute_virt_type": resolved_virt_type(self.config),
-            "passwords": pw,
             "api_address": self.api_address,
-            "deployment": self.deployment,
+            "bind_address": self.api_address,
             "host": self.host,
+            "host_info": info,
+            "host_vars": dict(info.vars),
             "workers": g.openstack_service_workers,
             "container_name": lambda key: container_name(self.deployment, key),
-            "database_url": lambda db, user, password: (
-                f"mysql+pymysql://{user}:{pw.get(password, '')}@{self.api_address}:3306/{db}"
-            ),
-            "transport_url": f"rabbit://openstack:{pw.get('rabbitmq_password', '')}@{self.api_address}:5672//",
-            "memcached_servers": f"{self.api_address}:11211",
-            "keystone_url": f"http://{self.api_address}:5000",
         }
+
+    def _service_context(self, service: ServiceDef, **extra: Any) -> dict[str, Any]:
+        """The base context plus `service_address`: where other hosts reach this service (VIP or first host)."""
+        return {**self.base_context, "service": service.name,
+                "service_address": wiring.service_address(self.config, service), **extra}
 
     def render(self) -> DesiredState:
         services = enabled_services(self.config)
@@ -138,7 +142,7 @@ class Renderer:
         return out
 
     def _container(self, service: ServiceDef, key: str, d: ContainerDef) -> DesiredContainer:
-        ctx = {**self.base_context, "service": service.name, "container": key}
+        ctx = self._service_context(service, container=key)
         files = self._files(service, key, d.config, ctx)
         files["config.json"] = _config_json(service.name, d, self._value(service, d.command, ctx))
         ref = image_ref(self.config, d.image, self.pins.get(service.name))
@@ -223,7 +227,7 @@ class Renderer:
 
     def _oneshot(self, service: ServiceDef, step: Step, base: DesiredContainer) -> DesiredStep:
         definition = service.containers[step.container]
-        ctx = {**self.base_context, "service": service.name, "container": step.container}
+        ctx = self._service_context(service, container=step.container)
         files = {k: v for k, v in base.files.items() if k != "config.json"}
         files.update(self._files(service, step.container, step.config, ctx))
         d = definition.model_copy(update={"config": definition.config + step.config, "log_file": None,
@@ -242,7 +246,7 @@ class Renderer:
 
     def _register_step(self, service: ServiceDef) -> DesiredStep:
         assert service.keystone is not None
-        ctx = {**self.base_context, "service": service.name}
+        ctx = self._service_context(service)
         data = self._value(service, service.keystone.model_dump(mode="json"), ctx)
         secrets = {u["password"]: sha256(str(self.config.passwords.get(u["password"], ""))) for u in data["users"]}
         return DesiredStep(service=service.name, name="keystone-register", kind="register", host=self.host,

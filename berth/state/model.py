@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -203,6 +203,19 @@ class Port(_Strict):
         return int(text)
 
 
+class ExportFunction(_Strict):
+    """An export with parameters: `database_url: {params: [db, user, password_key], value: "mysql+pymysql://..."}`.
+
+    Templates call it like a function; `value` is rendered with the parameters added to the export context.
+    """
+
+    params: list[str]
+    value: str
+
+
+ExportValue = ExportFunction | str | int | bool | list[Any] | dict[str, Any]
+
+
 class ServiceDef(_Strict):
     name: str
     description: str = ""
@@ -211,6 +224,9 @@ class ServiceDef(_Strict):
     passwords: list[str | PasswordSpec] = Field(default_factory=list)
     options: list[OptionDef] = Field(default_factory=list)  # typed settings, overridable in globals.yml
     ports: list[Port] = Field(default_factory=list)
+    # values other services' templates (and lifecycle code) use to reach this one; templates over globals,
+    # `passwords`, `hosts` (of the main container's group) and `address` (the VIP, else the first host)
+    exports: dict[str, Annotated[ExportValue, Field(union_mode="left_to_right")]] = Field(default_factory=dict)
     containers: dict[str, ContainerDef] = Field(default_factory=dict)
     databases: list[Database] = Field(default_factory=list)
     steps: list[Step] = Field(default_factory=list)
@@ -228,6 +244,17 @@ class ServiceDef(_Strict):
                 raise ValueError(f"container key `{key}` must match {KEY_PATTERN}")
         return value
 
+    @field_validator("exports")
+    @classmethod
+    def _export_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Exports become template variables: they need names Jinja can use."""
+        import re
+
+        for key in value:
+            if not re.match(KEY_PATTERN, key):
+                raise ValueError(f"export `{key}` must match {KEY_PATTERN}")
+        return value
+
     @field_validator("options")
     @classmethod
     def _unique_options(cls, value: list[OptionDef]) -> list[OptionDef]:
@@ -236,6 +263,13 @@ class ServiceDef(_Strict):
         if twice:
             raise ValueError(f"option(s) declared twice: {', '.join(twice)}")
         return value
+
+    @property
+    def main_container(self) -> str | None:
+        """The container others reach the service at: the one its first port names, else the first one."""
+        if self.ports:
+            return self.ports[0].container
+        return next(iter(self.containers), None)
 
     @property
     def password_names(self) -> list[str]:
