@@ -104,8 +104,11 @@ class Renderer:
         }
 
     def _service_context(self, service: ServiceDef, **extra: Any) -> dict[str, Any]:
-        """The base context plus `service_address`: where other hosts reach this service (VIP or first host)."""
-        return {**self.base_context, "service": service.name,
+        """The base context plus `service_address` (where other hosts reach this service: VIP or first host) and
+        `container_hosts` (container key -> names of the hosts running it, e.g. for a once-only step that waits
+        for every compute host)."""
+        hosts = {key: hosts_for(self.config, d.group) for key, d in service.containers.items()}
+        return {**self.base_context, "service": service.name, "container_hosts": hosts,
                 "service_address": wiring.service_address(self.config, service), **extra}
 
     def render(self) -> DesiredState:
@@ -124,7 +127,8 @@ class Renderer:
             steps += self._steps(service, service_containers)
             if service.upgrade is not None:
                 upgrade += [self._oneshot(service, s, service_containers[s.container])
-                            for s in service.upgrade.steps if s.container in service_containers]
+                            for s in service.upgrade.steps
+                            if s.container in service_containers and self._runs_here(service, s.container, s.scope)]
                 replaced[service.name] = tuple(service.upgrade.replaces)
             deps = tuple(d for d in service.depends_on if d in names)
             units.append(ServiceUnit(service.name, self.host, deps, self._volumes(service)))
@@ -209,21 +213,33 @@ class Renderer:
 
     # --- steps ---------------------------------------------------------------------------------------------------
 
+    def _runs_here(self, service: ServiceDef, container: str | None, scope: str = "deployment") -> bool:
+        """Whether a step of `container` renders onto this host: deployment-wide steps (databases, db-sync,
+        registration) onto the first host of the container's group only, per-host steps onto every one."""
+        if container is None:
+            return False
+        hosts = hosts_for(self.config, service.containers[container].group)
+        return self.host in hosts if scope == "host" else hosts[:1] == [self.host]
+
     def _steps(self, service: ServiceDef, containers: dict[str, DesiredContainer]) -> list[DesiredStep]:
-        out = [self._database_step(service, db) for db in service.databases]
+        once = self._runs_here(service, service.main_container)
+        out = [self._database_step(service, db) for db in service.databases] if once else []
         for step in service.steps:
-            if step.container in containers:
+            if step.container in containers and self._runs_here(service, step.container, step.scope):
                 out.append(self._oneshot(service, step, containers[step.container]))
-        if service.keystone is not None:
+        if service.keystone is not None and once:
             out.append(self._register_step(service))
         return out
 
     def _database_step(self, service: ServiceDef, db: Any) -> DesiredStep:
-        payload = {"database": db.name, "user": db.user, "password": db.password}
+        """Where MariaDB is (its exports) travels with the step; the stamp covers only what the step creates, so
+        a new address alone does not re-run it."""
+        what = {"database": db.name, "user": db.user, "password": db.password}
+        where = {"host": self.base_context.get("database_host"), "port": self.base_context.get("database_port")}
         secret = str(self.config.passwords.get(db.password, ""))
         return DesiredStep(service=service.name, name=f"database-{db.name}", kind="database", host=self.host,
-                           base=sha256(canonical_json({**payload, "secret": sha256(secret)})),
-                           stamp_volumes=(volume_name(self.deployment, DB_VOLUME),), payload=payload)
+                           base=sha256(canonical_json({**what, "secret": sha256(secret)})),
+                           stamp_volumes=(volume_name(self.deployment, DB_VOLUME),), payload={**what, **where})
 
     def _oneshot(self, service: ServiceDef, step: Step, base: DesiredContainer) -> DesiredStep:
         definition = service.containers[step.container]
@@ -242,15 +258,18 @@ class Renderer:
                                      host=self.host, image=base.image, image_id=base.image_id, spec=spec, files=files)
         return DesiredStep(service=service.name, name=step.name, kind="oneshot", host=self.host, phase=step.phase,
                            base=container.config_hash, container=container, timeout=step.timeout,
-                           stamp_volumes=tuple(volume_name(self.deployment, v) for v in step.stamp_volumes))
+                           stamp_volumes=tuple(volume_name(self.deployment, v) for v in step.stamp_volumes),
+                           scope=step.scope)
 
     def _register_step(self, service: ServiceDef) -> DesiredStep:
+        """The payload also says how to reach Keystone (keystone's exports: auth URL, admin, password by key)."""
         assert service.keystone is not None
         ctx = self._service_context(service)
         data = self._value(service, service.keystone.model_dump(mode="json"), ctx)
         secrets = {u["password"]: sha256(str(self.config.passwords.get(u["password"], ""))) for u in data["users"]}
+        where = {"auth_url": self.base_context.get("keystone_auth_url"), "admin": self.base_context.get("keystone_admin")}
         return DesiredStep(service=service.name, name="keystone-register", kind="register", host=self.host,
-                           phase=service.keystone.phase, payload=data,
+                           phase=service.keystone.phase, payload={**data, **where},
                            base=sha256(canonical_json({"data": data, "secrets": secrets})),
                            stamp_volumes=(volume_name(self.deployment, DB_VOLUME),))
 

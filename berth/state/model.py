@@ -110,6 +110,7 @@ class Step(_Strict):
 
     `stamp_volumes` name the volumes its result lives in: the step runs again when one of them is new.
     Every step must be idempotent (a failed deploy is finished by running it again).
+    Most steps change shared state (a database schema) and run once per deployment (`scope`).
     """
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
@@ -121,6 +122,9 @@ class Step(_Strict):
     config: list[ConfigFile] = Field(default_factory=list)
     stamp_volumes: list[str] = Field(default_factory=list)
     timeout: float = 300
+    # deployment: once, on the first host of the group running `container` (db-sync, bootstrap);
+    # host: on every host running `container` (it prepares something local to that host)
+    scope: Literal["deployment", "host"] = "deployment"
 
 
 class Database(_Strict):
