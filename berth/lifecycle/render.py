@@ -21,6 +21,7 @@ from berth.config.passwords import secret_values
 from berth.errors import ConfigError
 from berth.images import names as image_names
 from berth.lifecycle import wiring
+from berth.services.registry import SHARED_TEMPLATES
 from berth.state.desired import DesiredContainer, DesiredState, DesiredStep, ServiceUnit
 from berth.state.hashing import canonical_json, sha256
 from berth.state.model import ConfigFile, ContainerDef, ServiceDef, Step, deployable_services, load_service
@@ -303,8 +304,10 @@ class Renderer:
 
 @cache
 def _environment(folder: str) -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(folder), undefined=jinja2.StrictUndefined,
-                              keep_trailing_newline=True, autoescape=False)
+    """The service's templates first, then the shared pieces (`{% import "openstack.j2" as openstack ... %}`)."""
+    loader = jinja2.FileSystemLoader([folder, str(SHARED_TEMPLATES)])
+    return jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                              autoescape=False)
 
 
 def _config_json(service: str, d: ContainerDef, command: Any) -> str:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from berth.config.yamlfile import load_mapping
 from berth.errors import ConfigError
 from berth.services.options import OptionDef
-from berth.services.registry import service_dirs
+from berth.services.registry import SHARED_TEMPLATES, service_dirs
 
 MODE_PATTERN = r"^0?[0-7]{3,4}$"
 KEY_PATTERN = r"^[a-z][a-z0-9_]*$"
@@ -325,8 +325,9 @@ def _check_references(service: ServiceDef, path: Path) -> None:
                 problems.append(f"container `{key}`: restart_with names `{leader}`, which is not a container "
                                 f"defined before it in this service (known before it: {', '.join(earlier) or 'none'})")
     for item in files:
-        if not (path.parent / "templates" / item.template).is_file():
-            problems.append(f"template `{item.template}` not found in {path.parent / 'templates'}")
+        if not any((folder / item.template).is_file() for folder in (path.parent / "templates", SHARED_TEMPLATES)):
+            problems.append(f"template `{item.template}` not found in {path.parent / 'templates'} "
+                            f"nor in {SHARED_TEMPLATES}")
     if problems:
         raise ConfigError(f"{len(problems)} problem(s) in {path}", "fix the service definition", details=problems)
 

@@ -134,3 +134,12 @@ def test_discover_hosts_waits_for_every_compute(hosts: dict[str, DesiredState]) 
     assert step.container is not None
     script = step.container.files["berth-discover-hosts.sh"]
     assert "for host in compute01 compute02; do" in script
+
+
+def test_shared_pieces_are_rendered_once_for_all(aio: DesiredState) -> None:
+    health = {c.key: c.files["berth-rpc-health.py"] for c in aio.containers if "berth-rpc-health.py" in c.files}
+    assert {"nova_conductor", "neutron_dhcp_agent"} <= set(health) and len(set(health.values())) == 1
+    for key in ("glance_api", "placement_api", "heat_api", "nova_api", "neutron_server"):
+        container = aio.container(key)
+        assert container is not None
+        assert any("[keystone_authtoken]\nwww_authenticate_uri = " in text for text in container.files.values())
