@@ -92,6 +92,22 @@ def host_address(config: Config, name: str) -> str:
                       f"set api_address=<ip> (or ansible_host=<ip>) for {name} in the inventory")
 
 
+def host_problems(config: Config) -> list[str]:
+    """Every host that runs containers needs an address and well-typed variables; found without contacting it."""
+    if config.inventory is None or config.inventory.is_all_in_one:
+        return []
+    groups = {d.group for name in deployable_services() for d in load_service(name).containers.values()}
+    hosts = dict.fromkeys(h for g in sorted(groups) for h in hosts_for(config, g))
+    problems = []
+    for name in hosts:
+        try:
+            host_globals(config, name)
+            host_address(config, name)
+        except ConfigError as err:
+            problems.append(f"{err.message} ({err.hint})" if err.hint else err.message)
+    return problems
+
+
 def host_info(config: Config, name: str) -> HostInfo:
     return HostInfo(name, host_address(config, name), dict(_host_vars(config, name)))
 

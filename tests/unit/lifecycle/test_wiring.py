@@ -93,3 +93,22 @@ def test_a_host_variable_of_the_wrong_type_is_an_error(tmp_path: Path) -> None:
         "control01 ansible_host=198.51.100.11", "control01 ansible_host=198.51.100.11 rabbitmq_epmd_port=lots"))
     with pytest.raises(ConfigError, match=r"host `control01`: `rabbitmq_epmd_port`"):
         wiring.host_globals(three_hosts(root), "control01")
+
+
+def test_config_validate_reports_hosts_without_an_address(tmp_path: Path) -> None:
+    from berth.config.validate import validate_config
+
+    root = make_config_dir(tmp_path)
+    assert validate_config(root, root / "multinode").problems == []
+    (root / "multinode").write_text((root / "multinode").read_text().replace(
+        "compute01 ansible_host=198.51.100.12", "compute01 ansible_host=compute01.example"))
+    [problem] = validate_config(root, root / "multinode").problems
+    assert problem.startswith("host `compute01` has no address")
+
+
+def test_the_multinode_example_gives_every_host_an_address(tmp_path: Path) -> None:
+    from berth.config.validate import validate_config
+
+    root = make_config_dir(tmp_path)
+    example = Path(__file__).resolve().parents[3] / "etc" / "berth" / "multinode"
+    assert validate_config(root, example).problems == []
