@@ -105,11 +105,12 @@ class Renderer:
         }
 
     def _service_context(self, service: ServiceDef, **extra: Any) -> dict[str, Any]:
-        """The base context plus `service_address` (where other hosts reach this service: VIP or first host) and
-        `container_hosts` (container key -> names of the hosts running it, e.g. for a once-only step that waits
-        for every compute host)."""
+        """The base context plus `service_address` (where other hosts reach this service: VIP or first host),
+        `ports` (its named ports) and `container_hosts` (container key -> names of the hosts running it, e.g. for
+        a once-only step that waits for every compute host)."""
         hosts = {key: hosts_for(self.config, d.group) for key, d in service.containers.items()}
         return {**self.base_context, "service": service.name, "container_hosts": hosts,
+                "ports": service.port_numbers(self.base_context),
                 "service_address": wiring.service_address(self.config, service), **extra}
 
     def render(self) -> DesiredState:

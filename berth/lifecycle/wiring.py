@@ -11,6 +11,7 @@ Addresses: a service binds to its own host's address (`api_address`, alias `bind
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -134,6 +135,9 @@ def service_address(config: Config, service: ServiceDef) -> str | None:
 # --- exports ---------------------------------------------------------------------------------------------------
 
 
+_SINGLE = re.compile(r"^\{\{((?:(?!\{\{|\}\}).)*)\}\}$")
+
+
 @cache
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
@@ -168,7 +172,7 @@ def _service_exports(config: Config, service: ServiceDef, values: Mapping[str, A
     address = service_address(config, service)
     if address is None:
         return {}
-    ctx: dict[str, Any] = {**values, "hosts": hosts, "address": address}
+    ctx: dict[str, Any] = {**values, "hosts": hosts, "address": address, "ports": service.port_numbers(values)}
     out: dict[str, Any] = {}
     for key, spec in service.exports.items():
         out[key] = ctx[key] = _export(service, key, spec, ctx)
@@ -199,8 +203,17 @@ def _function(service: ServiceDef, key: str, spec: ExportFunction, ctx: dict[str
 
 
 def _render(value: Any, ctx: Mapping[str, Any]) -> Any:
-    """Render every string inside a value (lists and mappings recursively); other scalars stay as they are."""
+    """Render every string inside a value (lists and mappings recursively); other scalars stay as they are.
+
+    A string that is one `{{ expression }}` keeps the expression's type: `"{{ ports.mysql }}"` is the number.
+    """
     if isinstance(value, str):
+        single = _SINGLE.match(value)
+        if single:
+            result = _environment().compile_expression(single.group(1), undefined_to_none=False)(**ctx)
+            if isinstance(result, jinja2.Undefined):
+                raise jinja2.UndefinedError(f"`{single.group(1).strip()}` is undefined")
+            return result
         return _environment().from_string(value).render(ctx) if "{" in value else value
     if isinstance(value, list):
         return [_render(v, ctx) for v in value]

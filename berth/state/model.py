@@ -190,11 +190,15 @@ class Teardown(_Strict):
 
 
 class Port(_Strict):
-    """A port the service binds; a string is a template over globals (e.g. "{{ rabbitmq_epmd_port }}")."""
+    """A port the service binds; a string is a template over globals (e.g. "{{ rabbitmq_epmd_port }}").
+
+    A named port is declared here once: the service's templates and exports read it as `ports.<name>`.
+    """
 
     port: int | str
     container: str
     protocol: Literal["tcp", "udp"] = "tcp"
+    name: str | None = Field(None, pattern=KEY_PATTERN)
 
     def number(self, values: Mapping[str, Any]) -> int:
         """The port for these globals; a template that does not give 1-65535 is a ConfigError."""
@@ -229,7 +233,7 @@ class ServiceDef(_Strict):
     options: list[OptionDef] = Field(default_factory=list)  # typed settings, overridable in globals.yml
     ports: list[Port] = Field(default_factory=list)
     # values other services' templates (and lifecycle code) use to reach this one; templates over globals,
-    # `passwords`, `hosts` (of the main container's group) and `address` (the VIP, else the first host)
+    # `passwords`, `hosts` (of the main container's group), `address` (the VIP, else the first host) and `ports`
     exports: dict[str, Annotated[ExportValue, Field(union_mode="left_to_right")]] = Field(default_factory=dict)
     containers: dict[str, ContainerDef] = Field(default_factory=dict)
     databases: list[Database] = Field(default_factory=list)
@@ -259,6 +263,15 @@ class ServiceDef(_Strict):
                 raise ValueError(f"export `{key}` must match {KEY_PATTERN}")
         return value
 
+    @field_validator("ports")
+    @classmethod
+    def _unique_port_names(cls, value: list[Port]) -> list[Port]:
+        names = [p.name for p in value if p.name]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"port name(s) used twice: {', '.join(twice)}")
+        return value
+
     @field_validator("options")
     @classmethod
     def _unique_options(cls, value: list[OptionDef]) -> list[OptionDef]:
@@ -267,6 +280,10 @@ class ServiceDef(_Strict):
         if twice:
             raise ValueError(f"option(s) declared twice: {', '.join(twice)}")
         return value
+
+    def port_numbers(self, values: Mapping[str, Any]) -> dict[str, int]:
+        """Named ports -> numbers for these globals (`ports.api` in the service's templates and exports)."""
+        return {p.name: p.number(values) for p in self.ports if p.name}
 
     @property
     def main_container(self) -> str | None:

@@ -112,3 +112,9 @@ def test_the_multinode_example_gives_every_host_an_address(tmp_path: Path) -> No
     root = make_config_dir(tmp_path)
     example = Path(__file__).resolve().parents[3] / "etc" / "berth" / "multinode"
     assert validate_config(root, example).problems == []
+
+
+def test_an_export_that_is_one_expression_keeps_its_type(tmp_path: Path) -> None:
+    ex = wiring.exports(load_config(make_config_dir(tmp_path)))
+    assert ex["database_port"] == 3306 and ex["rabbitmq_port"] == 5672 and ex["nova_metadata_port"] == 8775
+    assert isinstance(ex["keystone_admin"], dict) and ex["keystone_admin"]["username"] == "admin"
