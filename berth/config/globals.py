@@ -94,7 +94,8 @@ class GlobalsBase(BaseModel):
     openstack_region_name: str = "RegionOne"
     """Region of the endpoints berth registers."""
 
-    # test cloud made by `berth init-runonce` (TEST-NET ranges only)
+    # test cloud made by `berth init-runonce` (TEST-NET ranges only): read by that command, not by any service's
+    # templates, so they are deployment settings rather than neutron's options
     external_network_cidr: IPv4Network = IPv4Network("192.0.2.0/24")
     """CIDR of the external network `init-runonce` creates."""
     external_network_range: str = "192.0.2.150:192.0.2.199"
