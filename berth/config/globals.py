@@ -1,7 +1,8 @@
 """The globals.yml model: every key has a default, so a nearly empty file works.
 
-`enable_<service>` keys are not listed here: they are added per service folder by `globals_model()`,
-so adding a service never touches this file.
+Only deployment-wide keys are listed here. `enable_<service>` switches and the `options:` a service.yml
+declares are added per service folder by `globals_model()`, so adding a service never touches this file and
+no key here belongs to one service.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import socket
 import struct
 from functools import lru_cache
 from ipaddress import IPv4Network, ip_address
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from berth.errors import ConfigError
+from berth.services.options import OptionDef
 from berth.services.registry import default_enabled, enable_key, service_names
+from berth.state.model import deployable_services, load_service
 
 SIOCGIFADDR = 0x8915  # Linux ioctl: the first IPv4 address of an interface
 
@@ -52,12 +55,8 @@ class GlobalsBase(BaseModel):
     """Address the APIs bind to; default: the first IPv4 address of `network_interface`."""
     api_interface_address_family: Literal["ipv4"] = "ipv4"
     """Address family of the API address."""
-    neutron_external_interface: str = "berth-ext0"
-    """Interface for provider/external networks; berth creates this veth pair end when it is missing."""
-    neutron_plugin_agent: Literal["linuxbridge", "openvswitch"] = "linuxbridge"
-    """Neutron L2 agent."""
-    tenant_network_vni_range: str = Field("1:1000", pattern=r"^\d+:\d+$")
-    """VXLAN VNI range of tenant networks, `first:last`."""
+    internal_vip_address: str | None = None
+    """Address other services reach the control services at (a virtual IP); default: the first host's address."""
 
     # images
     docker_registry: str = ""
@@ -83,9 +82,7 @@ class GlobalsBase(BaseModel):
     registry_port: int = Field(4000, ge=1, le=65535)
     """Port of the local registry berth can run."""
 
-    # compute
-    nova_compute_virt_type: Literal["auto", "kvm", "qemu"] = "auto"
-    """Hypervisor: `auto` uses kvm when /dev/kvm is usable, else qemu (emulation)."""
+    # containers
     container_privileged: bool = False
     """Run service containers privileged (an operator option; never required)."""
 
@@ -93,24 +90,12 @@ class GlobalsBase(BaseModel):
     openstack_service_workers: int = Field(1, ge=1, le=64)
     """API / conductor worker processes per service."""
 
-    # ports that are host-wide rather than per address: deployments sharing a host must differ here
-    rabbitmq_epmd_port: int = Field(4369, ge=1, le=65535)
-    """Erlang port mapper port of RabbitMQ (epmd always listens on loopback too, so it is host-wide)."""
-    rabbitmq_dist_port: int = Field(25672, ge=1, le=65535)
-    """Erlang distribution port of RabbitMQ (CLI tools and clustering)."""
-
-    horizon_port: int = Field(80, ge=1, le=65535)
-    """Port of the Horizon dashboard on the API address."""
-
-    # keystone / identity
+    # identity: the region every service registers its endpoints in
     openstack_region_name: str = "RegionOne"
     """Region of the endpoints berth registers."""
-    keystone_admin_user: str = "admin"
-    """Name of the cloud administrator user."""
-    keystone_admin_project: str = "admin"
-    """Project of the cloud administrator."""
 
-    # test cloud made by `berth init-runonce` (TEST-NET ranges only)
+    # test cloud made by `berth init-runonce` (TEST-NET ranges only): read by that command, not by any service's
+    # templates, so they are deployment settings rather than neutron's options
     external_network_cidr: IPv4Network = IPv4Network("192.0.2.0/24")
     """CIDR of the external network `init-runonce` creates."""
     external_network_range: str = "192.0.2.150:192.0.2.199"
@@ -120,10 +105,11 @@ class GlobalsBase(BaseModel):
     demo_network_cidr: IPv4Network = IPv4Network("10.0.0.0/24")
     """CIDR of the demo tenant network."""
 
-    @field_validator("api_address")
+    @field_validator("api_address", "internal_vip_address")
     @classmethod
     def _an_ip_address(cls, value: str | None) -> str | None:
-        """Reject host names early: services bind to this value, and a name would resolve differently per host."""
+        """Reject host names early: services bind to or connect to this value, and a name would resolve
+        differently per host."""
         if value is not None:
             try:
                 ip_address(value)
@@ -134,9 +120,32 @@ class GlobalsBase(BaseModel):
 
 @lru_cache(maxsize=1)
 def globals_model() -> type[GlobalsBase]:
-    """GlobalsBase plus one `enable_<service>` switch per service folder."""
-    switches = {enable_key(name): (bool, default_enabled(name)) for name in service_names()}
-    return create_model("Globals", __base__=GlobalsBase, **switches)  # type: ignore[call-overload]
+    """GlobalsBase plus one `enable_<service>` switch per service folder and every service's `options:`."""
+    fields: dict[str, Any] = {enable_key(name): (bool, default_enabled(name)) for name in service_names()}
+    owners = dict.fromkeys(GlobalsBase.model_fields, "berth/config/globals.py")
+    owners.update(dict.fromkeys(fields, "its enable switch"))
+    for service, option in service_options():
+        if option.name in owners:
+            raise ConfigError(f"{load_service(service).folder / 'service.yml'}: option `{option.name}` is already "
+                              f"declared by {owners[option.name]}", "give the option a name of its own")
+        owners[option.name] = f"service {service}"
+        fields[option.name] = option.field()
+    return create_model("Globals", __base__=GlobalsBase, **fields)  # type: ignore[no-any-return]
+
+
+def service_options() -> list[tuple[str, OptionDef]]:
+    """(service, option) of every deployable service, in folder order."""
+    return [(name, option) for name in deployable_services() for option in load_service(name).options]
+
+
+def option_owner(key: str) -> str | None:
+    """The service whose service.yml declares `key` (None for core keys and unknown ones)."""
+    return next((service for service, option in service_options() if option.name == key), None)
+
+
+def option(globals_: GlobalsBase, name: str) -> Any:
+    """The value of a service's option: attribute access on the dynamic model, typed for mypy."""
+    return getattr(globals_, name)
 
 
 def known_keys() -> list[str]:

@@ -36,6 +36,10 @@ def validate_config(config_dir: Path, inventory_path: Path | None = None) -> Rep
     """globals.yml, passwords.yml, the inventory and the override paths of `config_dir`."""
     config, problems, warnings = gather(config_dir, inventory_path)
     notes: list[str] = []
+    if config is not None:
+        from berth.lifecycle.wiring import host_problems
+
+        problems = problems + host_problems(config)
     if (config_dir / OVERRIDES_DIR).is_dir():
         if config is None:
             notes.append("override paths not checked: fix the problems above first")

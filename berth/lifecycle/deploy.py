@@ -19,6 +19,7 @@ from berth.config.loader import Config
 from berth.errors import DeployError, NotFoundError
 from berth.lifecycle.hostplans import host_plan
 from berth.lifecycle.keystone_register import Registrar
+from berth.lifecycle.wiring import exports
 from berth.plan.hostplan import HostPlan
 from berth.plan.model import Plan
 from berth.run.executor import Executor, HostContext, Timings
@@ -73,10 +74,10 @@ def snapshot(config: Config, client: docker.DockerClient, services: Collection[s
 def registrar_for(config: Config) -> Registrar | None:
     if not is_enabled(config.globals, "keystone"):
         return None
-    g = config.globals
-    return Registrar(f"http://{config.api_address}:5000/v3", g.keystone_admin_user,
-                     str(config.passwords.get("keystone_admin_password", "")), g.keystone_admin_project,
-                     g.openstack_region_name)
+    keystone = exports(config)
+    admin = keystone["keystone_admin"]
+    return Registrar(keystone["keystone_auth_url"], admin["username"],
+                     str(config.passwords.get(admin["password_key"], "")), admin["project_name"], admin["region_name"])
 
 
 def host_context(client: docker.DockerClient, plan: HostPlan) -> HostContext:

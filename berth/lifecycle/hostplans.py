@@ -17,8 +17,6 @@ from berth.plan.planner import make_plan
 from berth.state.actual import ActualState
 from berth.state.desired import DesiredState
 
-ROOT_PASSWORD = "database_password"  # database steps create databases and users as MariaDB's root
-
 
 def inventory_hosts(config: Config) -> list[str]:
     """Every host of the inventory in its order (the built-in all-in-one: localhost)."""
@@ -54,7 +52,7 @@ def credentials_for(config: Config, desired: DesiredState) -> dict[str, Any]:
     for step in desired.steps + desired.upgrade_steps:
         payload = step.payload
         if step.kind == "database":
-            keys |= {str(payload.get("password", "")), ROOT_PASSWORD}
+            keys |= {str(payload.get("password", "")), str(payload.get("admin_password", ""))}
         for user in payload.get("users", ()) if step.kind == "register" else ():
             keys.add(str(user.get("password", "")))
     if any(s.kind == "register" for s in desired.steps):

@@ -22,6 +22,7 @@ from berth.config.loader import Config
 from berth.errors import BerthError, ConfigError
 from berth.guest.qemu import MARKER
 from berth.lifecycle.postdeploy import CLOUD_NAME, CLOUDS, OPENRC
+from berth.lifecycle.wiring import exports
 
 Progress = Callable[[str], None]
 
@@ -326,8 +327,7 @@ def boot_test_server(conn: Any, progress: Progress, timeout: float = 300) -> Ser
 def horizon_url(config: Config) -> str | None:
     if not is_enabled(config.globals, "horizon"):
         return None
-    port = config.globals.horizon_port
-    return f"http://{config.api_address}{'' if port == 80 else f':{port}'}/horizon/"
+    return str(exports(config)["horizon_url"])
 
 
 def init_runonce(config: Config, *, boot: bool = False, progress: Progress = lambda _m: None) -> Result:

@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from berth.config.loader import Config
+from berth.lifecycle.wiring import exports
 
 OPENRC = "admin-openrc.sh"
 CLOUDS = "clouds.yaml"
@@ -22,15 +23,17 @@ def _write_secret(path: Path, text: str) -> None:
 
 
 def credentials(config: Config) -> dict[str, str]:
-    g = config.globals
+    """The cloud administrator as keystone exports it (public URL: these files are for clients)."""
+    keystone = exports(config)
+    admin = keystone["keystone_admin"]
     return {
-        "auth_url": f"http://{config.api_address}:5000/v3",
-        "username": g.keystone_admin_user,
-        "password": str(config.passwords.get("keystone_admin_password", "")),
-        "project_name": g.keystone_admin_project,
+        "auth_url": f"{keystone['keystone_public_url']}/v3",
+        "username": admin["username"],
+        "password": str(config.passwords.get(admin["password_key"], "")),
+        "project_name": admin["project_name"],
         "user_domain_name": "Default",
         "project_domain_name": "Default",
-        "region_name": g.openstack_region_name,
+        "region_name": admin["region_name"],
     }
 
 

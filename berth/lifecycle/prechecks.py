@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import docker
 
+from berth.config.globals import option
 from berth.config.loader import Config
 from berth.config.passwords import check_passwords
 from berth.errors import ConfigError
@@ -99,7 +100,7 @@ def kvm_check(config: Config, client: docker.DockerClient | None = None) -> Chec
     from berth.lifecycle.render import image_ref
     from berth.lifecycle.virt import LIBVIRT_IMAGE, decide, kvm_openable
 
-    wanted = config.globals.nova_compute_virt_type
+    wanted = option(config.globals, "nova_compute_virt_type")
     if wanted == "qemu":
         return Check("kvm", True, "nova_compute_virt_type: qemu (software emulation, as configured)")
     fix = "set nova_compute_virt_type: qemu in globals.yml (software emulation)"

@@ -14,12 +14,14 @@ from typing import Any
 
 import jinja2
 
-from berth.config.globals import is_enabled
+from berth.config.globals import is_enabled, option
 from berth.config.loader import Config
 from berth.config.overrides import apply_overrides
 from berth.config.passwords import secret_values
 from berth.errors import ConfigError
 from berth.images import names as image_names
+from berth.lifecycle import wiring
+from berth.services.registry import SHARED_TEMPLATES
 from berth.state.desired import DesiredContainer, DesiredState, DesiredStep, ServiceUnit
 from berth.state.hashing import canonical_json, sha256
 from berth.state.model import ConfigFile, ContainerDef, ServiceDef, Step, deployable_services, load_service
@@ -56,8 +58,7 @@ def enabled_services(config: Config) -> list[ServiceDef]:
 
 
 def hosts_for(config: Config, group: str) -> list[str]:
-    inventory = config.inventory
-    return inventory.hosts_in(group) if inventory is not None else ["localhost"]
+    return wiring.hosts_for(config, group)
 
 
 def readable_files(config: Config) -> set[tuple[str, str, str]]:
@@ -80,29 +81,37 @@ class Renderer:
         self.images = images
         self.host = host
         self.deployment = config.globals.deployment_name
-        self.api_address = config.api_address
+        self.api_address = wiring.host_address(config, host)
         self.base_context = self._context()
         self.pins = dict(pinned_tags(config) if pins is None else pins)
 
     def _context(self) -> dict[str, Any]:
-        g = self.config.globals
-        pw = {k: ("" if v is None else v) for k, v in self.config.passwords.items()}
+        """Globals (with this host's inventory variables laid over them), passwords, every service's exports,
+        and this host: its name, variables and address (`api_address` = `bind_address`: what services bind to)."""
+        g = wiring.host_globals(self.config, self.host)
+        info = wiring.host_info(self.config, self.host)
         return {
+            **wiring.base_values(self.config),
             **g.model_dump(mode="json"),
+            **wiring.exports(self.config),
             "nova_compute_virt_type": resolved_virt_type(self.config),
-            "passwords": pw,
             "api_address": self.api_address,
-            "deployment": self.deployment,
+            "bind_address": self.api_address,
             "host": self.host,
+            "host_info": info,
+            "host_vars": dict(info.vars),
             "workers": g.openstack_service_workers,
             "container_name": lambda key: container_name(self.deployment, key),
-            "database_url": lambda db, user, password: (
-                f"mysql+pymysql://{user}:{pw.get(password, '')}@{self.api_address}:3306/{db}"
-            ),
-            "transport_url": f"rabbit://openstack:{pw.get('rabbitmq_password', '')}@{self.api_address}:5672//",
-            "memcached_servers": f"{self.api_address}:11211",
-            "keystone_url": f"http://{self.api_address}:5000",
         }
+
+    def _service_context(self, service: ServiceDef, **extra: Any) -> dict[str, Any]:
+        """The base context plus `service_address` (where other hosts reach this service: VIP or first host),
+        `ports` (its named ports) and `container_hosts` (container key -> names of the hosts running it, e.g. for
+        a once-only step that waits for every compute host)."""
+        hosts = {key: hosts_for(self.config, d.group) for key, d in service.containers.items()}
+        return {**self.base_context, "service": service.name, "container_hosts": hosts,
+                "ports": service.port_numbers(self.base_context),
+                "service_address": wiring.service_address(self.config, service), **extra}
 
     def render(self) -> DesiredState:
         services = enabled_services(self.config)
@@ -120,7 +129,8 @@ class Renderer:
             steps += self._steps(service, service_containers)
             if service.upgrade is not None:
                 upgrade += [self._oneshot(service, s, service_containers[s.container])
-                            for s in service.upgrade.steps if s.container in service_containers]
+                            for s in service.upgrade.steps
+                            if s.container in service_containers and self._runs_here(service, s.container, s.scope)]
                 replaced[service.name] = tuple(service.upgrade.replaces)
             deps = tuple(d for d in service.depends_on if d in names)
             units.append(ServiceUnit(service.name, self.host, deps, self._volumes(service)))
@@ -138,7 +148,7 @@ class Renderer:
         return out
 
     def _container(self, service: ServiceDef, key: str, d: ContainerDef) -> DesiredContainer:
-        ctx = {**self.base_context, "service": service.name, "container": key}
+        ctx = self._service_context(service, container=key)
         files = self._files(service, key, d.config, ctx)
         files["config.json"] = _config_json(service.name, d, self._value(service, d.command, ctx))
         ref = image_ref(self.config, d.image, self.pins.get(service.name))
@@ -205,25 +215,38 @@ class Renderer:
 
     # --- steps ---------------------------------------------------------------------------------------------------
 
+    def _runs_here(self, service: ServiceDef, container: str | None, scope: str = "deployment") -> bool:
+        """Whether a step of `container` renders onto this host: deployment-wide steps (databases, db-sync,
+        registration) onto the first host of the container's group only, per-host steps onto every one."""
+        if container is None:
+            return False
+        hosts = hosts_for(self.config, service.containers[container].group)
+        return self.host in hosts if scope == "host" else hosts[:1] == [self.host]
+
     def _steps(self, service: ServiceDef, containers: dict[str, DesiredContainer]) -> list[DesiredStep]:
-        out = [self._database_step(service, db) for db in service.databases]
+        once = self._runs_here(service, service.main_container)
+        out = [self._database_step(service, db) for db in service.databases] if once else []
         for step in service.steps:
-            if step.container in containers:
+            if step.container in containers and self._runs_here(service, step.container, step.scope):
                 out.append(self._oneshot(service, step, containers[step.container]))
-        if service.keystone is not None:
+        if service.keystone is not None and once:
             out.append(self._register_step(service))
         return out
 
     def _database_step(self, service: ServiceDef, db: Any) -> DesiredStep:
-        payload = {"database": db.name, "user": db.user, "password": db.password}
+        """Where MariaDB is (its exports) travels with the step; the stamp covers only what the step creates, so
+        a new address alone does not re-run it."""
+        what = {"database": db.name, "user": db.user, "password": db.password}
+        where = {"host": self.base_context.get("database_host"), "port": self.base_context.get("database_port"),
+                 "admin_password": self.base_context.get("database_admin_password_key")}
         secret = str(self.config.passwords.get(db.password, ""))
         return DesiredStep(service=service.name, name=f"database-{db.name}", kind="database", host=self.host,
-                           base=sha256(canonical_json({**payload, "secret": sha256(secret)})),
-                           stamp_volumes=(volume_name(self.deployment, DB_VOLUME),), payload=payload)
+                           base=sha256(canonical_json({**what, "secret": sha256(secret)})),
+                           stamp_volumes=(volume_name(self.deployment, DB_VOLUME),), payload={**what, **where})
 
     def _oneshot(self, service: ServiceDef, step: Step, base: DesiredContainer) -> DesiredStep:
         definition = service.containers[step.container]
-        ctx = {**self.base_context, "service": service.name, "container": step.container}
+        ctx = self._service_context(service, container=step.container)
         files = {k: v for k, v in base.files.items() if k != "config.json"}
         files.update(self._files(service, step.container, step.config, ctx))
         d = definition.model_copy(update={"config": definition.config + step.config, "log_file": None,
@@ -238,15 +261,18 @@ class Renderer:
                                      host=self.host, image=base.image, image_id=base.image_id, spec=spec, files=files)
         return DesiredStep(service=service.name, name=step.name, kind="oneshot", host=self.host, phase=step.phase,
                            base=container.config_hash, container=container, timeout=step.timeout,
-                           stamp_volumes=tuple(volume_name(self.deployment, v) for v in step.stamp_volumes))
+                           stamp_volumes=tuple(volume_name(self.deployment, v) for v in step.stamp_volumes),
+                           scope=step.scope)
 
     def _register_step(self, service: ServiceDef) -> DesiredStep:
+        """The payload also says how to reach Keystone (keystone's exports: auth URL, admin, password by key)."""
         assert service.keystone is not None
-        ctx = {**self.base_context, "service": service.name}
+        ctx = self._service_context(service)
         data = self._value(service, service.keystone.model_dump(mode="json"), ctx)
         secrets = {u["password"]: sha256(str(self.config.passwords.get(u["password"], ""))) for u in data["users"]}
+        where = {"auth_url": self.base_context.get("keystone_auth_url"), "admin": self.base_context.get("keystone_admin")}
         return DesiredStep(service=service.name, name="keystone-register", kind="register", host=self.host,
-                           phase=service.keystone.phase, payload=data,
+                           phase=service.keystone.phase, payload={**data, **where},
                            base=sha256(canonical_json({"data": data, "secrets": secrets})),
                            stamp_volumes=(volume_name(self.deployment, DB_VOLUME),))
 
@@ -280,8 +306,10 @@ class Renderer:
 
 @cache
 def _environment(folder: str) -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(folder), undefined=jinja2.StrictUndefined,
-                              keep_trailing_newline=True, autoescape=False)
+    """The service's templates first, then the shared pieces (`{% import "openstack.j2" as openstack ... %}`)."""
+    loader = jinja2.FileSystemLoader([folder, str(SHARED_TEMPLATES)])
+    return jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                              autoescape=False)
 
 
 def _config_json(service: str, d: ContainerDef, command: Any) -> str:
@@ -311,7 +339,7 @@ def resolved_virt_type(config: Config) -> str:
     """`auto` becomes what the last KVM boot test decided (berth prechecks), or qemu before any test ran."""
     from berth.lifecycle.virt import cached_decision
 
-    wanted = config.globals.nova_compute_virt_type
+    wanted = option(config.globals, "nova_compute_virt_type")
     if wanted != "auto":
         return wanted
     decision = cached_decision(config, any_boot=True)

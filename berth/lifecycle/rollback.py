@@ -216,12 +216,18 @@ def flush_memcached(config: Config) -> bool:
 
     if not is_enabled(config.globals, "memcached"):
         return False
-    try:
-        with socket.create_connection((config.api_address, 11211), timeout=5) as conn:
-            conn.sendall(b"flush_all\r\n")
-            return conn.recv(64).startswith(b"OK")
-    except OSError:
-        return False
+    from berth.lifecycle.wiring import exports
+
+    flushed = False
+    for server in str(exports(config)["memcached_servers"]).split(","):
+        address, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((address, int(port)), timeout=5) as conn:
+                conn.sendall(b"flush_all\r\n")
+                flushed = conn.recv(64).startswith(b"OK") or flushed
+        except OSError:
+            continue
+    return flushed
 
 
 def _pinned_image(client: docker.DockerClient, rec: Any) -> str | None:

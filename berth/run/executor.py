@@ -19,6 +19,7 @@ import docker
 from berth.errors import DeployError
 from berth.plan.model import Action, ContainerChange, Plan
 from berth.run import actions
+from berth.run.database import ensure_database
 from berth.run.events import Status
 from berth.run.scheduler import EventSink, RunResult, Task, run_graph
 from berth.state.actual import ActualState
@@ -34,7 +35,6 @@ from berth.state.desired import (
 from berth.state.store import StateStore
 
 Progress = Callable[[str], None]
-DB_CONTAINER = "mariadb"
 
 
 @dataclass
@@ -65,7 +65,6 @@ class HostContext:
     passwords: Mapping[str, Any]
     actual: ActualState | None = None  # what was observed when the plan was made (health, previous files)
     registrar: Any = None  # berth.lifecycle.keystone_register.Registrar (connects lazily)
-    db_container: str = DB_CONTAINER
 
 
 class Executor:
@@ -230,19 +229,7 @@ class Executor:
             raise DeployError(f"{step.id}: unknown step kind {step.kind}", "this is a bug in the service definition")
 
     def _database(self, step: DesiredStep) -> None:
-        """CREATE ... IF NOT EXISTS and a password reset: safe to run any number of times."""
-        from berth.lifecycle.render import container_name
-
+        """The database and its user, made over the network at the address mariadb exports (any host can run it)."""
         p = step.payload
-        password = str(self.h.passwords.get(p["password"], "")).replace("\\", "\\\\").replace("'", "\\'")
-        sql = (f"CREATE DATABASE IF NOT EXISTS `{p['database']}`; "
-               f"CREATE USER IF NOT EXISTS '{p['user']}'@'%' IDENTIFIED BY '{password}'; "
-               f"ALTER USER '{p['user']}'@'%' IDENTIFIED BY '{password}'; "
-               f"GRANT ALL PRIVILEGES ON `{p['database']}`.* TO '{p['user']}'@'%'; FLUSH PRIVILEGES;")
-        name = container_name(self.h.desired.deployment, self.h.db_container)
-        db = actions.get_container(self.h.client, name)
-        if db is None or db.status != "running":
-            raise DeployError(f"{step.id}: the database container {name} is not running",
-                              "deploy mariadb first (`berth deploy mariadb`)")
-        actions.exec_checked(db, ["/bin/sh", "-c", 'exec mariadb -uroot -e "$BERTH_SQL"'], {"BERTH_SQL": sql},
-                             f"creating database {p['database']}", self.secrets)
+        ensure_database(str(p["host"]), int(p["port"]), str(self.h.passwords.get(p["admin_password"], "")),
+                        p["database"], p["user"], str(self.h.passwords.get(p["password"], "")), self.secrets)

@@ -9,6 +9,9 @@ from typing import Any
 import yaml
 
 SERVICES_DIR = Path(__file__).resolve().parent
+# Template pieces every service can use (openstack.j2 macros, berth-rpc-health.py.j2): searched after the
+# service's own templates/ folder. `_shared` has neither service.yml nor images/, so it is not a service.
+SHARED_TEMPLATES = SERVICES_DIR / "_shared" / "templates"
 
 
 def service_dirs() -> dict[str, Path]:

@@ -52,6 +52,9 @@ class DesiredContainer:
 class DesiredStep:
     """A bootstrap step: a one-shot container, a database, or a Keystone registration.
 
+    Database and register payloads say where to connect (MariaDB host/port, Keystone auth URL), so whoever
+    applies the step needs no configuration; secrets stay password keys, looked up at apply time.
+
     `base` identifies what the step does (its definition, image, rendered files); the planner combines it
     with the identities of `stamp_volumes` into the stamp that says whether the step already ran.
     """
@@ -66,6 +69,8 @@ class DesiredStep:
     container: DesiredContainer | None = None  # oneshot: the container to run once
     payload: Mapping[str, Any] = field(default_factory=_frozen)  # database / register data (secrets by key)
     timeout: float = 300.0
+    # "deployment": rendered onto one host only (the first of its group); "host": onto every host of its group
+    scope: str = "deployment"
 
     @property
     def id(self) -> str:

@@ -9,14 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from berth.config.yamlfile import load_mapping
 from berth.errors import ConfigError
-from berth.services.registry import service_dirs
+from berth.services.options import OptionDef
+from berth.services.registry import SHARED_TEMPLATES, service_dirs
 
 MODE_PATTERN = r"^0?[0-7]{3,4}$"
 KEY_PATTERN = r"^[a-z][a-z0-9_]*$"
@@ -109,6 +110,7 @@ class Step(_Strict):
 
     `stamp_volumes` name the volumes its result lives in: the step runs again when one of them is new.
     Every step must be idempotent (a failed deploy is finished by running it again).
+    Most steps change shared state (a database schema) and run once per deployment (`scope`).
     """
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
@@ -120,6 +122,9 @@ class Step(_Strict):
     config: list[ConfigFile] = Field(default_factory=list)
     stamp_volumes: list[str] = Field(default_factory=list)
     timeout: float = 300
+    # deployment: once, on the first host of the group running `container` (db-sync, bootstrap);
+    # host: on every host running `container` (it prepares something local to that host)
+    scope: Literal["deployment", "host"] = "deployment"
 
 
 class Database(_Strict):
@@ -185,11 +190,15 @@ class Teardown(_Strict):
 
 
 class Port(_Strict):
-    """A port the service binds; a string is a template over globals (e.g. "{{ rabbitmq_epmd_port }}")."""
+    """A port the service binds; a string is a template over globals (e.g. "{{ rabbitmq_epmd_port }}").
+
+    A named port is declared here once: the service's templates and exports read it as `ports.<name>`.
+    """
 
     port: int | str
     container: str
     protocol: Literal["tcp", "udp"] = "tcp"
+    name: str | None = Field(None, pattern=KEY_PATTERN)
 
     def number(self, values: Mapping[str, Any]) -> int:
         """The port for these globals; a template that does not give 1-65535 is a ConfigError."""
@@ -202,13 +211,30 @@ class Port(_Strict):
         return int(text)
 
 
+class ExportFunction(_Strict):
+    """An export with parameters: `database_url: {params: [db, user, password_key], value: "mysql+pymysql://..."}`.
+
+    Templates call it like a function; `value` is rendered with the parameters added to the export context.
+    """
+
+    params: list[str]
+    value: str
+
+
+ExportValue = ExportFunction | str | int | bool | list[Any] | dict[str, Any]
+
+
 class ServiceDef(_Strict):
     name: str
     description: str = ""
     enabled_by_default: bool = True
     depends_on: list[str] = Field(default_factory=list)
     passwords: list[str | PasswordSpec] = Field(default_factory=list)
+    options: list[OptionDef] = Field(default_factory=list)  # typed settings, overridable in globals.yml
     ports: list[Port] = Field(default_factory=list)
+    # values other services' templates (and lifecycle code) use to reach this one; templates over globals,
+    # `passwords`, `hosts` (of the main container's group), `address` (the VIP, else the first host) and `ports`
+    exports: dict[str, Annotated[ExportValue, Field(union_mode="left_to_right")]] = Field(default_factory=dict)
     containers: dict[str, ContainerDef] = Field(default_factory=dict)
     databases: list[Database] = Field(default_factory=list)
     steps: list[Step] = Field(default_factory=list)
@@ -225,6 +251,46 @@ class ServiceDef(_Strict):
             if not re.match(KEY_PATTERN, key):
                 raise ValueError(f"container key `{key}` must match {KEY_PATTERN}")
         return value
+
+    @field_validator("exports")
+    @classmethod
+    def _export_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Exports become template variables: they need names Jinja can use."""
+        import re
+
+        for key in value:
+            if not re.match(KEY_PATTERN, key):
+                raise ValueError(f"export `{key}` must match {KEY_PATTERN}")
+        return value
+
+    @field_validator("ports")
+    @classmethod
+    def _unique_port_names(cls, value: list[Port]) -> list[Port]:
+        names = [p.name for p in value if p.name]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"port name(s) used twice: {', '.join(twice)}")
+        return value
+
+    @field_validator("options")
+    @classmethod
+    def _unique_options(cls, value: list[OptionDef]) -> list[OptionDef]:
+        names = [o.name for o in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"option(s) declared twice: {', '.join(twice)}")
+        return value
+
+    def port_numbers(self, values: Mapping[str, Any]) -> dict[str, int]:
+        """Named ports -> numbers for these globals (`ports.api` in the service's templates and exports)."""
+        return {p.name: p.number(values) for p in self.ports if p.name}
+
+    @property
+    def main_container(self) -> str | None:
+        """The container others reach the service at: the one its first port names, else the first one."""
+        if self.ports:
+            return self.ports[0].container
+        return next(iter(self.containers), None)
 
     @property
     def password_names(self) -> list[str]:
@@ -276,8 +342,9 @@ def _check_references(service: ServiceDef, path: Path) -> None:
                 problems.append(f"container `{key}`: restart_with names `{leader}`, which is not a container "
                                 f"defined before it in this service (known before it: {', '.join(earlier) or 'none'})")
     for item in files:
-        if not (path.parent / "templates" / item.template).is_file():
-            problems.append(f"template `{item.template}` not found in {path.parent / 'templates'}")
+        if not any((folder / item.template).is_file() for folder in (path.parent / "templates", SHARED_TEMPLATES)):
+            problems.append(f"template `{item.template}` not found in {path.parent / 'templates'} "
+                            f"nor in {SHARED_TEMPLATES}")
     if problems:
         raise ConfigError(f"{len(problems)} problem(s) in {path}", "fix the service definition", details=problems)
 

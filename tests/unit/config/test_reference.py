@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from berth.config.globals import GlobalsBase
+from berth.config.globals import GlobalsBase, globals_model, service_options
 from berth.config.loader import validate_globals
 from berth.config.reference import example_globals, replace_table, type_name
 from berth.config.yamlfile import mapping_from_text
@@ -28,14 +28,20 @@ def test_example_uncommented_is_valid_and_equals_defaults() -> None:
     located = mapping_from_text(text, Path("globals.yml"))
     model, problems = validate_globals(located)
     assert problems == [] and model is not None
-    assert set(located.data) == set(GlobalsBase.model_fields)
-    defaults = GlobalsBase()
-    assert all(getattr(model, key) == getattr(defaults, key) for key in GlobalsBase.model_fields
-               if key != "image_packages")
+    options = {option.name for _service, option in service_options()}
+    assert set(located.data) == set(GlobalsBase.model_fields) | options
+    defaults = globals_model()()
+    assert all(getattr(model, key) == getattr(defaults, key) for key in located.data if key != "image_packages")
     assert model.image_packages["keystone"].append == ["vim-tiny"]
 
 
 def test_type_names() -> None:
-    fields = GlobalsBase.model_fields
+    fields = globals_model().model_fields
     assert type_name(fields["nova_compute_virt_type"].annotation) == "one of `auto`, `kvm`, `qemu`"
     assert type_name(fields["api_address"].annotation) == "string or null"
+
+
+def test_service_options_are_documented_under_their_service() -> None:
+    table = (ROOT / "docs" / "configuration.md").read_text()
+    assert "| `neutron_plugin_agent` | neutron | one of `linuxbridge`, `openvswitch` |" in table
+    assert "#rabbitmq_epmd_port: 4369" in example_globals()
