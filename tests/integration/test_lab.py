@@ -74,6 +74,25 @@ def test_each_host_has_its_own_hostname_interfaces_engine_and_docker_root(lab: L
     assert len(ids) == 3  # two lab engines and the machine's, all different
 
 
+def test_up_again_leaves_a_healthy_lab_as_it_is(lab: Lab) -> None:
+    pids = [h.pid_file.read_text() for h in lab.hosts]
+    started = time.monotonic()
+    assert main(["lab", "up", "--hosts", "2", "--name", NAME, "--cidr", CIDR]) == 0
+    assert time.monotonic() - started < 10
+    assert [h.pid_file.read_text() for h in lab.hosts] == pids
+
+
+def test_vxlan_between_hosts(lab: Lab) -> None:
+    """A VXLAN tunnel over eth0 (what neutron's tenant networks use); overlay addresses stay inside the hosts."""
+    overlay = {lab.hosts[0].name: "198.51.100.201", lab.hosts[1].name: "198.51.100.202"}
+    for host, peer in (lab.hosts, lab.hosts[::-1]):
+        ssh(lab, host, f"ip link add vxblt type vxlan id 4242 dstport 4789 remote {peer.address} dev eth0 && "
+                       f"ip addr add {overlay[host.name]}/24 dev vxblt && ip link set vxblt up")
+    assert "1 received" in ssh(lab, lab.hosts[0], f"ping -c 1 -W 5 {overlay[lab.hosts[1].name]}")
+    for host in lab.hosts:
+        ssh(lab, host, "ip link delete vxblt")
+
+
 def probe_rootfs() -> bytes:
     """bash and the libraries it links, as a tar for `docker import`: enough for a /dev/tcp client."""
     bash = "/bin/bash"
@@ -130,6 +149,13 @@ def test_a_killed_host_shows_down(lab: Lab, capsys: pytest.CaptureFixture[str]) 
     assert two["healthy"]
 
 
+def test_up_boots_a_lost_host_again_with_its_disk(lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lab", "up", "--hosts", "2", "--name", NAME, "--cidr", CIDR]) == 0
+    code, after = status(capsys)
+    assert code == 0 and all(h["healthy"] for h in after["hosts"])
+    assert PROBE in docker(lab.hosts[0], "images", "--format", "{{.Repository}}:{{.Tag}}")
+
+
 def traces() -> list[str]:
     """Everything of this lab the machine could still hold."""
     found = [f"netns {n}" for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
@@ -151,3 +177,12 @@ def test_down_leaves_no_namespace_link_mount_process_or_state(lab: Lab) -> None:
     print(f"lab down: {time.monotonic() - started:.1f}s")
     assert traces() == []
     assert main(["lab", "down", "--name", NAME]) == 0  # idempotent
+
+
+def test_down_sweeps_a_partial_lab_without_a_record() -> None:
+    """As after an `up` interrupted early: a namespace and the machine link, nothing recorded."""
+    subprocess.run(["ip", "netns", "add", f"berth-lab-{NAME}1"], check=True)
+    subprocess.run(["ip", "link", "add", f"blab-{NAME}", "type", "veth", "peer", "name", f"blab-{NAME}-p"],
+                   check=True)
+    assert main(["lab", "down", "--name", NAME]) == 0
+    assert traces() == []

@@ -177,3 +177,21 @@ def test_lab_help_says_what_the_lab_is_honest_for(capsys: pytest.CaptureFixture[
     assert main(["lab", "up", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "share this machine's kernel, /usr and CPUs" in out and "not for per-host packages or kernels" in out
+
+
+def test_a_failed_host_is_named_with_the_last_lines_of_its_logs(tmp_path: Path) -> None:
+    from berth.remote.lab import host_failed
+
+    host = plan_lab("ci", 1, "203.0.113.0/24", state_root=tmp_path).hosts[0]
+    host.boot_log.parent.mkdir(parents=True)
+    host.boot_log.write_text("boot ci1: starting dockerd\n")
+    host.dockerd_log.write_text("".join(f"line {n}\n" for n in range(20)) + "failed to start daemon: boom\n")
+    err = host_failed(host, "it stopped while booting")
+    assert err.message == "lab host ci1 failed: it stopped while booting"
+    assert "  boot ci1: starting dockerd" in err.details and err.details[-1] == "  failed to start daemon: boom"
+    assert "  line 12" not in err.details and str(host.dockerd_log) in (err.hint or "")
+
+
+def test_registry_refuses_to_publish_on_an_address_berth_does_not_own(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["registry", "start", "--address", "192.0.2.2"]) == ExitCode.CONFIG
+    assert "refusing to publish the registry on 192.0.2.2" in capsys.readouterr().err
