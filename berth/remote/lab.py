@@ -37,6 +37,8 @@ PROGRAMS = {
 }
 SYSTEM_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/bin", "/bin"])
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
+# The hosts' daemons get a clean environment: nothing of the caller's (a proxy variable, a virtualenv) leaks in.
+BOOT_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
 HOST_READY_S = 90.0
 KILL_WAIT_S = 10.0
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -355,8 +357,7 @@ def boot_host(host: LabHost) -> int:
     host.pid_file.unlink(missing_ok=True)
     with open(host.boot_log, "ab") as log:
         proc = subprocess.Popen(labplan.boot_command(host, _init_program()), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True,
-                                env={**os.environ, "PATH": SYSTEM_PATH})
+                                stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True, env=BOOT_ENV)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         children = [p for p in _pids() if _parent(p) == proc.pid and is_init(p, host)]
@@ -455,6 +456,7 @@ def down(lab: Lab, keep_state: bool = False) -> None:
     itself and the mount points the lab created. Idempotent; works after a partial `up` or a killed host."""
     for host in _all_hosts(lab):
         stop_host(lab, host)
+    _kill_users_of(lab.state_dir)
     for cmd in labplan.teardown_commands(lab, ()):
         run(cmd, check=False)
     if keep_state:
@@ -468,6 +470,15 @@ def down(lab: Lab, keep_state: bool = False) -> None:
             Path(path).rmdir()
     with contextlib.suppress(OSError):
         lab.state_dir.parent.rmdir()  # only when no other lab is left
+
+
+def _kill_users_of(state_dir: Path) -> None:
+    """ssh clients still using the lab's files, e.g. connection masters (ControlPersist) to its hosts."""
+    needle = f"{state_dir}/"
+    for pid in _pids():
+        args = _cmdline(pid)
+        if args and args[0].split()[0].startswith(("ssh", "/usr/bin/ssh")) and any(needle in a for a in args):
+            _kill(pid)
 
 
 def _all_hosts(lab: Lab) -> list[LabHost]:

@@ -93,6 +93,23 @@ def test_vxlan_between_hosts(lab: Lab) -> None:
         ssh(lab, host, "ip link delete vxblt")
 
 
+def ansible_program() -> Path:
+    """ansible-core from the `multinode` extra, installed into the running venv if it is missing."""
+    program = Path(sys.executable).parent / "ansible"
+    if not program.exists():
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "ansible-core>=2.15"], check=True, timeout=300)
+    return program
+
+
+def test_ansible_reaches_every_host_of_the_inventory(lab: Lab) -> None:
+    env = {**os.environ, "ANSIBLE_DEPRECATION_WARNINGS": "false", "ANSIBLE_HOME": str(lab.state_dir / "ansible")}
+    proc = subprocess.run([str(ansible_program()), "-i", str(lab.inventory), "all", "-m", "ping"], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in [*(h.name for h in lab.hosts), f"{NAME}-deploy"]:
+        assert f"{name} | SUCCESS" in proc.stdout
+
+
 def probe_rootfs() -> bytes:
     """bash and the libraries it links, as a tar for `docker import`: enough for a /dev/tcp client."""
     bash = "/bin/bash"
