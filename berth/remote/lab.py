@@ -13,100 +13,40 @@ import ipaddress
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
 from berth.errors import HostError
-from berth.host.bootstrap import install_packages
 from berth.remote import labplan
 from berth.remote.labplan import Lab, LabError, LabHost, LabUsageError
+from berth.remote.labsys import (
+    Progress,
+    cmdline,
+    ensure_programs,
+    host_processes,
+    init_pid,
+    init_program,
+    is_init,
+    kill,
+    netns_exists,
+    parent,
+    pids,
+    run,
+    run_all,
+)
 from berth.run.events import Status
 from berth.run.scheduler import Task
 
-Progress = Callable[[str], None]
-# program -> the Debian package that provides it
-PROGRAMS = {
-    "sshd": "openssh-server", "ssh": "openssh-client", "ssh-keygen": "openssh-client", "ip": "iproute2",
-    "nsenter": "util-linux", "unshare": "util-linux", "mount": "mount", "dockerd": "docker.io",
-    "docker": "docker.io", "docker-init": "docker.io",
-}
-SYSTEM_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/bin", "/bin"])
-POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 # The hosts' daemons get a clean environment: nothing of the caller's (a proxy variable, a virtualenv) leaks in.
 BOOT_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
 HOST_READY_S = 90.0
 KILL_WAIT_S = 10.0
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CREATED_DIRS = "created-dirs.json"  # machine directories the lab created as mount points (down removes them)
-
-
-# --- programs and packages ---------------------------------------------------------------------------------------
-
-
-def missing_programs() -> dict[str, str]:
-    return {p: pkg for p, pkg in PROGRAMS.items() if shutil.which(p, path=SYSTEM_PATH) is None}
-
-
-def ensure_programs(install: bool, progress: Progress) -> Status:
-    """Install missing packages like `berth bootstrap-host` does, with service starts refused: the
-    openssh-server package would otherwise start an sshd listening on every address of the machine."""
-    absent = missing_programs()
-    if not absent:
-        return Status.CACHED
-    packages = tuple(sorted(set(absent.values())))
-    if not install:
-        raise HostError(f"missing programs: {', '.join(sorted(absent))}",
-                        f"install them: apt-get install {' '.join(packages)}")
-    with _services_refused():
-        install_packages(packages, progress)
-    still = missing_programs()
-    if still:
-        raise HostError(f"still missing after install: {', '.join(sorted(still))}",
-                        f"apt-get install {' '.join(sorted(set(still.values())))}")
-    return Status.SUCCEEDED
-
-
-@contextlib.contextmanager
-def _services_refused() -> Iterator[None]:
-    if POLICY_RC_D.exists():
-        yield
-        return
-    POLICY_RC_D.write_text("#!/bin/sh\n# written by berth lab up while installing packages\nexit 101\n")
-    POLICY_RC_D.chmod(0o755)
-    try:
-        yield
-    finally:
-        POLICY_RC_D.unlink(missing_ok=True)
-
-
-def _init_program() -> str:
-    for name in ("docker-init", "tini"):
-        found = shutil.which(name, path=SYSTEM_PATH)
-        if found:
-            return found
-    raise HostError("neither docker-init nor tini is installed", "apt-get install docker.io")
-
-
-# --- running commands --------------------------------------------------------------------------------------------
-
-
-def run(cmd: list[str], what: str = "", check: bool = True, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout,
-                          env={**os.environ, "PATH": SYSTEM_PATH})
-    if check and proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-        raise LabError(f"{what or ' '.join(cmd)} failed (exit {proc.returncode})", None, details=tail)
-    return proc
-
-
-def run_all(commands: list[list[str]], what: str) -> None:
-    for cmd in commands:
-        run(cmd, f"{what}: {' '.join(cmd)}")
 
 
 # --- files -------------------------------------------------------------------------------------------------------
@@ -180,45 +120,6 @@ class HostStatus:
     @property
     def healthy(self) -> bool:
         return self.netns and self.init_pid is not None and self.engine is not None and self.ssh
-
-
-def netns_exists(name: str) -> bool:
-    return Path("/run/netns", name).exists()
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
-
-
-def _pids() -> list[int]:
-    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
-
-
-def host_processes(host: LabHost) -> list[int]:
-    """The host's `unshare` and init processes (both carry its boot script path on their command line)."""
-    needle = str(host.boot_script)
-    return [pid for pid in _pids() if needle in _cmdline(pid)]
-
-
-def is_init(pid: int, host: LabHost) -> bool:
-    args = _cmdline(pid)
-    return bool(args) and Path(args[0]).name in ("docker-init", "tini") and str(host.boot_script) in args
-
-
-def init_pid(host: LabHost) -> int | None:
-    """The host's init, if alive: the pid file, checked against the process's command line (pids get reused)."""
-    try:
-        pid = int(host.pid_file.read_text().strip())
-    except (OSError, ValueError):
-        pid = 0
-    if pid and is_init(pid, host):
-        return pid
-    found = [p for p in host_processes(host) if is_init(p, host)]
-    return found[0] if found else None
 
 
 def engine_version(host: LabHost, timeout: float = 5.0) -> str | None:
@@ -356,26 +257,18 @@ def boot_host(host: LabHost) -> int:
     host.boot_log.parent.mkdir(parents=True, exist_ok=True)
     host.pid_file.unlink(missing_ok=True)
     with open(host.boot_log, "ab") as log:
-        proc = subprocess.Popen(labplan.boot_command(host, _init_program()), stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(labplan.boot_command(host, init_program()), stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True, env=BOOT_ENV)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        children = [p for p in _pids() if _parent(p) == proc.pid and is_init(p, host)]
+        children = [p for p in pids() if parent(p) == proc.pid and is_init(p, host)]
         if children:
             host.pid_file.write_text(f"{children[0]}\n")
             return children[0]
         if proc.poll() is not None:
-            break
+            raise host_failed(host, f"it stopped while booting (exit {proc.returncode})")
         time.sleep(0.05)
-    raise host_failed(host, "its init did not start")
-
-
-def _parent(pid: int) -> int:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return -1
-    return int(stat.rsplit(")", 1)[1].split()[1])
+    raise host_failed(host, "its init did not start within 10s")
 
 
 def wait_ready(lab: Lab, host: LabHost, progress: Progress, timeout: float = HOST_READY_S) -> None:
@@ -397,10 +290,13 @@ def wait_ready(lab: Lab, host: LabHost, progress: Progress, timeout: float = HOS
 def host_failed(host: LabHost, why: str) -> LabError:
     details = []
     for log in (host.boot_log, host.dockerd_log):
-        if log.exists():
-            details += [f"{log}:"] + [f"  {line}" for line in log.read_text(errors="replace").splitlines()[-8:]]
-    return LabError(f"lab host {host.name} failed: {why}", f"see {host.boot_log} and {host.dockerd_log}",
-                    details=details)
+        lines = log.read_text(errors="replace").splitlines()[-8:] if log.exists() else []
+        if lines:
+            details += [f"{log}:"] + [f"  {line}" for line in lines]
+    lab_name = host.dir.parent.parent.name
+    return LabError(f"lab host {host.name} failed: {why}",
+                    f"see {host.boot_log} and {host.dockerd_log}; `berth lab up` retries, "
+                    f"`berth lab down --name {lab_name}` removes the lab", details=details)
 
 
 # --- kill and down -----------------------------------------------------------------------------------------------
@@ -411,20 +307,15 @@ def kill_host(lab: Lab, host: LabHost) -> bool:
     unplug its cable (its bridge port goes down), so it neither answers nor refuses connections any more."""
     pid = init_pid(host)
     if pid is not None:
-        _kill(pid)
+        kill(pid)
     run(["ip", "-n", lab.fabric_netns, "link", "set", host.fabric_link, "down"], check=False)
     return pid is not None
-
-
-def _kill(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
 
 
 def stop_host(lab: Lab, host: LabHost) -> None:
     """Kill the host's processes and wait for them, delete its namespace and link, remove its cgroups."""
     for pid in sorted(host_processes(host), key=lambda p: not is_init(p, host)):  # the init first
-        _kill(pid)
+        kill(pid)
     deadline = time.monotonic() + KILL_WAIT_S
     while host_processes(host) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -475,10 +366,10 @@ def down(lab: Lab, keep_state: bool = False) -> None:
 def _kill_users_of(state_dir: Path) -> None:
     """ssh clients still using the lab's files, e.g. connection masters (ControlPersist) to its hosts."""
     needle = f"{state_dir}/"
-    for pid in _pids():
-        args = _cmdline(pid)
+    for pid in pids():
+        args = cmdline(pid)
         if args and args[0].split()[0].startswith(("ssh", "/usr/bin/ssh")) and any(needle in a for a in args):
-            _kill(pid)
+            kill(pid)
 
 
 def _all_hosts(lab: Lab) -> list[LabHost]:
