@@ -368,7 +368,8 @@ def _kill_users_of(state_dir: Path) -> None:
     needle = f"{state_dir}/"
     for pid in pids():
         args = cmdline(pid)
-        if args and args[0].split()[0].startswith(("ssh", "/usr/bin/ssh")) and any(needle in a for a in args):
+        program = Path((args[0].split() or [""])[0]).name if args else ""
+        if program.startswith("ssh") and program != "sshd" and any(needle in a for a in args):
             kill(pid)
 
 

@@ -114,11 +114,13 @@ def status_cmd(app: AppContext, name: str, as_json: bool) -> None:
     if as_json or app.json:
         click.echo(labmod.status_json(lab, found))
     else:
-        click.echo(f"lab {lab.name} on {lab.network}, machine {lab.machine_address}, inventory {lab.inventory}")
-        click.echo(f"  {'host':<10} {'address':<16} {'netns':<6} {'init':<8} {'engine':<12} {'ssh':<4} groups")
+        fabric = "ok" if labmod.fabric_ok(lab) else "missing (berth lab up rebuilds it)"
+        click.echo(f"lab {lab.name} on {lab.network}, machine {lab.machine_address}, fabric {fabric}")
+        click.echo(f"inventory {lab.inventory}")
+        click.echo(f"  {'host':<10} {'address':<16} {'netns':<6} {'init':<8} {'engine':<16} {'ssh':<4} groups")
         for s in found:
             click.echo(f"  {s.name:<10} {s.address:<16} {_yes(s.netns):<6} {s.init_pid or 'dead'!s:<8} "
-                       f"{s.engine or 'down':<12} {_yes(s.ssh):<4} {','.join(s.groups)}")
+                       f"{s.engine or 'down':<16} {_yes(s.ssh):<4} {','.join(s.groups)}")
     if not all(s.healthy for s in found):
         raise click.exceptions.Exit(1)
 
