@@ -23,9 +23,12 @@ TOOLS: dict[str, str] = {
     "git": "git",
     "ip": "iproute2",
     "iptables": "iptables",
+    "ldd": "libc-bin",
+    "nsenter": "util-linux",
     "pgrep": "procps",
     "ping": "iputils-ping",
     "sh": "dash",
+    "ssh": "openssh-client",
     "zcat": "gzip",
 }
 

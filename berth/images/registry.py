@@ -1,7 +1,9 @@
 """The local image registry container and pushing images to `docker_registry`.
 
 `berth registry start` runs the `registry` image (Debian's docker-registry) as container berth_registry,
-published on 127.0.0.1:<registry_port> only, storing blobs in a named volume so they survive restarts.
+published on 127.0.0.1:<registry_port>, storing blobs in a named volume so they survive restarts. With
+`--address` it is also published on one more address the caller owns, e.g. a `berth lab`'s .1 address where the
+lab hosts' engines pull from (docs/lab.md).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class RegistryStatus:
     state: str  # engine state, or "absent"
     address: str
     image: str = ""
+    extra_addresses: tuple[str, ...] = ()  # where else it is published (`--address`)
 
 
 def _container(client: docker.DockerClient, name: str) -> docker.models.containers.Container | None:
@@ -41,13 +44,27 @@ def status(client: docker.DockerClient, port: int, name: str = CONTAINER) -> Reg
     address = f"127.0.0.1:{port}"
     if found is None:
         return RegistryStatus(False, "absent", address)
-    return RegistryStatus(found.status == "running", found.status, address, ",".join(found.image.tags))
+    extra = tuple(f"{ip}:{port}" for ip in _published_on(found) if ip != "127.0.0.1")
+    return RegistryStatus(found.status == "running", found.status, address, ",".join(found.image.tags), extra)
+
+
+def _published_on(container: docker.models.containers.Container) -> list[str]:
+    bindings = (container.attrs.get("HostConfig", {}).get("PortBindings") or {}).get(f"{INTERNAL_PORT}/tcp") or []
+    return [str(b.get("HostIp") or "0.0.0.0") for b in bindings]
 
 
 def start(client: docker.DockerClient, image_ref: str, port: int, name: str = CONTAINER,
-          volume: str = VOLUME) -> RegistryStatus:
-    """Start (or create) the registry container; the image must have been built (`berth build registry`)."""
+          volume: str = VOLUME, extra_address: str | None = None) -> RegistryStatus:
+    """Start (or create) the registry container; the image must have been built (`berth build registry`).
+
+    `extra_address`: publish on that address too (besides loopback); a container published elsewhere is
+    recreated (the images stay in the volume)."""
     found = _container(client, name)
+    wanted = ["127.0.0.1", *([extra_address] if extra_address else [])]
+    if found is not None and sorted(_published_on(found)) != sorted(wanted):
+        with engine_errors(f"recreating {name} to publish it on {', '.join(wanted)}"):
+            found.remove(force=True)
+        found = None
     if found is not None and found.status != "running":
         with engine_errors(f"starting {name}"):
             found.start()
@@ -57,7 +74,7 @@ def start(client: docker.DockerClient, image_ref: str, port: int, name: str = CO
         with engine_errors(f"creating {name}"):
             client.containers.run(
                 image_ref, command, name=name, user="docker-registry", detach=True, restart_policy={"Name": "unless-stopped"},
-                ports={f"{INTERNAL_PORT}/tcp": ("127.0.0.1", port)},
+                ports={f"{INTERNAL_PORT}/tcp": [(ip, port) for ip in wanted]},
                 volumes={volume: {"bind": "/var/lib/docker-registry", "mode": "rw"}},
                 labels={labels.MANAGED: "true", labels.SERVICE: "registry", labels.CONTAINER: name},
             )

@@ -99,17 +99,37 @@ def _show(app: AppContext, state: RegistryStatus) -> None:
     if app.json:
         click.echo(json.dumps(vars(state)))
     else:
-        click.echo(f"registry: {state.state} on {state.address}")
+        click.echo(f"registry: {state.state} on {', '.join((state.address, *state.extra_addresses))}")
 
 
 @registry_group.command("start")
+@click.option("--address", default=None,
+              help="Publish it on this address too (besides 127.0.0.1): the .1 address of a `berth lab`, where "
+                   "the lab hosts pull from. Only loopback and lab addresses are accepted.")
 @pass_app
-def registry_start(app: AppContext) -> None:
+def registry_start(app: AppContext, address: str | None) -> None:
     """Start the registry (build it first: `berth build registry`)."""
     from berth.images import registry
 
+    if address is not None:
+        _check_registry_address(address)
     client, port, ref = _registry_context(app)
-    _show(app, registry.start(client, ref, port))
+    _show(app, registry.start(client, ref, port, extra_address=address))
+
+
+def _check_registry_address(address: str) -> None:
+    """Servers bind to loopback or to addresses berth owns: a lab's machine address qualifies."""
+    import ipaddress
+
+    from berth.remote.lab import machine_addresses
+
+    try:
+        loopback = ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        raise ConfigError(f"--address {address!r} is not an IP address", "e.g. 198.51.100.1") from None
+    if not loopback and address not in machine_addresses():
+        raise ConfigError(f"refusing to publish the registry on {address}: not loopback nor a berth lab's address",
+                          "start a lab first (berth lab up), then pass its .1 address (berth lab status)")
 
 
 @registry_group.command("stop")
