@@ -1,1 +1,6 @@
-"""The container engine: the only place where Docker SDK errors are translated into BerthErrors."""
+"""The container engine seam: the `Engine` protocol (base), the Docker implementation (docker_engine, the only
+place that imports the docker SDK and translates its errors) and an in-memory one for unit tests (memory)."""
+
+from berth.engine.base import ContainerInfo, Engine, ExecResult, ImageInfo, StreamEvent, VolumeInfo
+
+__all__ = ["ContainerInfo", "Engine", "ExecResult", "ImageInfo", "StreamEvent", "VolumeInfo"]
