@@ -14,10 +14,10 @@ Unknown keys (stop_timeout) are ignored.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, BinaryIO, Protocol
+from typing import IO, Any, Protocol
 
 Labels = Mapping[str, str]
 
@@ -78,7 +78,7 @@ class NetworkInfo:
 @dataclass(frozen=True)
 class ExecResult:
     code: int
-    output: str  # stdout and stderr together (exec_to_file: stderr only)
+    output: str  # stdout and stderr together (exec_streamed: stderr only)
 
 
 @dataclass(frozen=True)
@@ -125,8 +125,8 @@ class Engine(Protocol):
         ...
 
     def exec(self, ident: str, argv: list[str], env: Mapping[str, str] | None = None) -> ExecResult: ...
-    def exec_to_file(self, ident: str, argv: list[str], out: BinaryIO) -> ExecResult:
-        """Run `argv`, streaming its stdout into `out` (dumps too large for memory); output = stderr."""
+    def exec_streamed(self, ident: str, argv: list[str], write: Callable[[bytes], object]) -> ExecResult:
+        """Run `argv`, handing its stdout to `write` as it comes (dumps too large for memory); output = stderr."""
         ...
 
     def logs(self, ident: str, tail: int | None = None) -> str: ...
@@ -147,11 +147,11 @@ class Engine(Protocol):
     def push(self, ref: str) -> Iterator[StreamEvent]: ...
     def tag(self, image: str, ref: str) -> None: ...
     def remove_image(self, ref: str, force: bool = False) -> None: ...
-    def build(self, context: BinaryIO, tag: str, labels: Labels, nocache: bool = False) -> Iterator[StreamEvent]:
+    def build(self, context: IO[bytes], tag: str, labels: Labels, nocache: bool = False) -> Iterator[StreamEvent]:
         """Build from a tar context holding a Dockerfile; the log streams as it happens."""
         ...
 
-    def import_image(self, tar: BinaryIO, ref: str, changes: list[str]) -> None: ...
+    def import_image(self, tar: IO[bytes], ref: str, changes: list[str]) -> None: ...
     def save_images(self, refs: list[str]) -> Iterator[bytes]: ...
     def load_images(self, chunks: Iterable[bytes]) -> Iterator[StreamEvent]: ...
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, BinaryIO
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import IO, TYPE_CHECKING, Any
 
 import docker
 import docker.errors
@@ -36,13 +36,8 @@ _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 _EXITED = re.compile(r"^Exited \((-?\d+)\)")
 
 
-def connect_engine(timeout: int = DEFAULT_TIMEOUT) -> DockerEngine:
+def connect(timeout: int = DEFAULT_TIMEOUT) -> DockerEngine:
     """The engine at $DOCKER_HOST or the default socket, verified with a ping."""
-    return DockerEngine(connect(timeout))
-
-
-def connect(timeout: int = DEFAULT_TIMEOUT) -> docker.DockerClient:
-    """A client for the local engine ($DOCKER_HOST or the default socket), verified with a ping."""
     try:
         client = docker.from_env(timeout=timeout)
         client.ping()
@@ -51,7 +46,7 @@ def connect(timeout: int = DEFAULT_TIMEOUT) -> docker.DockerClient:
         raise EngineError(f"cannot reach the Docker engine at {where}: {_short(exc)}", BOOTSTRAP_HINT) from exc
     except requests.exceptions.RequestException as exc:
         raise EngineError(f"cannot reach the Docker engine: {_short(exc)}", BOOTSTRAP_HINT) from exc
-    return client
+    return DockerEngine(client)
 
 
 @contextlib.contextmanager
@@ -184,13 +179,13 @@ class DockerEngine:
             code = self.api.exec_inspect(exec_id).get("ExitCode")
         return ExecResult(int(code or 0), output.decode(errors="replace"))
 
-    def exec_to_file(self, ident: str, argv: list[str], out: BinaryIO) -> ExecResult:
+    def exec_streamed(self, ident: str, argv: list[str], write: Callable[[bytes], object]) -> ExecResult:
         errors: list[bytes] = []
         with engine_errors(f"running {argv[0]} in container {ident}"):
             exec_id = self.api.exec_create(ident, argv)["Id"]
             for stdout, stderr in self.api.exec_start(exec_id, stream=True, demux=True):
                 if stdout:
-                    out.write(stdout)
+                    write(stdout)
                 if stderr:
                     errors.append(stderr)
             code = self.api.exec_inspect(exec_id).get("ExitCode")
@@ -246,12 +241,12 @@ class DockerEngine:
         with engine_errors(f"removing image {ref}"):
             self.api.remove_image(ref, force=force, noprune=False)
 
-    def build(self, context: BinaryIO, tag: str, labels: Labels, nocache: bool = False) -> Iterator[StreamEvent]:
+    def build(self, context: IO[bytes], tag: str, labels: Labels, nocache: bool = False) -> Iterator[StreamEvent]:
         with engine_errors(f"building {tag}"):
             yield from _events(self.api.build(fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True,
                                               decode=True, pull=False, nocache=nocache, labels=dict(labels)))
 
-    def import_image(self, tar: BinaryIO, ref: str, changes: list[str]) -> None:
+    def import_image(self, tar: IO[bytes], ref: str, changes: list[str]) -> None:
         repo, tag = ref.rsplit(":", 1)
         with engine_errors(f"importing {ref}"):
             self.api.import_image(src=tar, repository=repo, tag=tag, changes=changes, stream_src=True)

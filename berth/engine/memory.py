@@ -13,7 +13,7 @@ import dataclasses
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any
 
 from berth.engine.base import (
     ContainerInfo,
@@ -171,9 +171,9 @@ class MemoryEngine:
             return ExecResult(code, "" if code == 0 else "connection refused")
         return ExecResult(0, "")
 
-    def exec_to_file(self, ident: str, argv: list[str], out: BinaryIO) -> ExecResult:
+    def exec_streamed(self, ident: str, argv: list[str], write: Callable[[bytes], object]) -> ExecResult:
         result = self.exec(ident, argv)
-        out.write(result.output.encode())
+        write(result.output.encode())
         return ExecResult(result.code, "")
 
     def logs(self, ident: str, tail: int | None = None) -> str:
@@ -222,12 +222,12 @@ class MemoryEngine:
         if self.images_by_ref.pop(ref, None) is None:
             raise EngineNotFound(f"no such image: {ref}", explanation=f"No such image: {ref}")
 
-    def build(self, context: BinaryIO, tag: str, labels: Labels, nocache: bool = False) -> Iterator[StreamEvent]:
+    def build(self, context: IO[bytes], tag: str, labels: Labels, nocache: bool = False) -> Iterator[StreamEvent]:
         self._call("build", tag)
         self.add_image(tag, labels=labels)
         yield StreamEvent(f"Successfully tagged {tag}")
 
-    def import_image(self, tar: BinaryIO, ref: str, changes: list[str]) -> None:
+    def import_image(self, tar: IO[bytes], ref: str, changes: list[str]) -> None:
         self._call("import_image", ref)
         self.add_image(ref)
 

@@ -11,10 +11,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import docker
-
 from berth.config.globals import is_enabled
 from berth.config.loader import Config
+from berth.engine.base import Engine
 from berth.errors import DeployError, NotFoundError
 from berth.lifecycle.keystone_register import Registrar
 from berth.lifecycle.render import render_desired
@@ -70,9 +69,9 @@ def check_services(config: Config, services: Sequence[str]) -> list[str] | None:
     return list(services)
 
 
-def snapshot(config: Config, client: docker.DockerClient, services: Collection[str] | None = None,
+def snapshot(config: Config, engine: Engine, services: Collection[str] | None = None,
              host: str = "localhost") -> Snapshot:
-    actual = observe(client, config.globals.deployment_name, config.deployment_dir)
+    actual = observe(engine, config.globals.deployment_name, config.deployment_dir)
     desired = render_desired(config, actual.images, host)
     return Snapshot(desired, actual, make_plan(desired, actual, services))
 
@@ -86,26 +85,26 @@ def registrar_for(config: Config) -> Registrar | None:
                      g.openstack_region_name)
 
 
-def converge_host(config: Config, client: docker.DockerClient, snap: Snapshot,
+def converge_host(config: Config, engine: Engine, snap: Snapshot,
                   on_event: EventSink | None = None, max_workers: int = 4) -> Outcome:
     """Apply `snap.plan` on this host; never raises for a failed service (see Outcome.result)."""
     start = time.monotonic()
-    context = HostContext(client=client, desired=snap.desired, deployment_dir=config.deployment_dir,
+    context = HostContext(engine=engine, desired=snap.desired, deployment_dir=config.deployment_dir,
                           passwords=config.passwords, actual=snap.actual, registrar=registrar_for(config))
     executor = Executor(context, snap.plan, max_workers=max_workers)
     result = executor.run(on_event)
-    record_history(config, client, snap, result)
+    record_history(config, engine, snap, result)
     return Outcome(snap.plan, result, executor.timings, time.monotonic() - start, executor.results)
 
 
-def record_history(config: Config, client: docker.DockerClient, snap: Snapshot, result: RunResult) -> None:
+def record_history(config: Config, engine: Engine, snap: Snapshot, result: RunResult) -> None:
     """A history entry per service this run changed (or that has none yet): the targets of `berth rollback`."""
     from berth.lifecycle.records import record_deploy
 
     ok = [k for k, o in result.outcomes.items() if o.status.value in ("succeeded", "cached")]
     changed = {c.service for c in snap.plan.changes if c.action.changes}
     units = {u.name for u in snap.desired.services}
-    record_deploy(config, client, snap.desired, [s for s in ok if s in units], changed)
+    record_deploy(config, engine, snap.desired, [s for s in ok if s in units], changed)
 
 
 def raise_for(outcome: Outcome) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-import docker
-
 from berth.config.loader import Config
+from berth.engine.base import Engine
 from berth.state.actual import ActualState
 from berth.state.desired import DesiredContainer, DesiredState
 from berth.state.history import DONE, ContainerRecord, Entry, History, current
@@ -55,7 +54,7 @@ def baseline(desired: DesiredState, actual: ActualState, service: str, store: St
                  stamps=service_stamps(desired, service, store), state=DONE, note=note)
 
 
-def record_deploy(config: Config, client: docker.DockerClient, desired: DesiredState,
+def record_deploy(config: Config, engine: Engine, desired: DesiredState,
                   services: Iterable[str], changed: set[str]) -> list[Entry]:
     """After a deploy: an entry per service that changed, or that has none yet (the first rollback target)."""
     history = History(config.deployment_dir)
@@ -63,7 +62,7 @@ def record_deploy(config: Config, client: docker.DockerClient, desired: DesiredS
     services = [s for s in services if s in changed or current(entries, s) is None]
     if not services:
         return []
-    actual = observe(client, desired.deployment, config.deployment_dir)
+    actual = observe(engine, desired.deployment, config.deployment_dir)
     store = StateStore(config.deployment_dir)
     out = []
     for service in services:

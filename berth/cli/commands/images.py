@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import click
-from docker import DockerClient
 
 from berth.cli.commands.build import make_plan
 from berth.cli.context import AppContext, pass_app
+from berth.engine.base import Engine
 from berth.errors import ConfigError
 from berth.images.registry import RegistryStatus
 
@@ -84,7 +84,7 @@ def registry_group() -> None:
     """The local image registry container (berth_registry on 127.0.0.1:<registry_port>)."""
 
 
-def _registry_context(app: AppContext) -> tuple[DockerClient, int, str]:
+def _registry_context(app: AppContext) -> tuple[Engine, int, str]:
     from berth.cli.commands.build import image_globals
     from berth.engine.docker_engine import connect
     from berth.images.render import RenderSettings

@@ -117,7 +117,7 @@ def rollback_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, t
     check_services(config, [service])
     client = connect()
     actual = observe(client, config.globals.deployment_name, config.deployment_dir)
-    images = {i.id for i in client.images.list()}
+    images = {i.id for i in client.images()}
     rp = rollback.decide(History(config.deployment_dir).entries(), actual, images, service, to)
     lines = rollback.plan_lines(rp, restore_database)
     if plan_only:
