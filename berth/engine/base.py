@@ -8,7 +8,7 @@ frozen values below, never SDK objects, and fail with `EngineError` (refused: `E
 Container specs are berth's plain create-time definition (`berth.lifecycle.render` makes them; JSON round-trips):
 image, network_mode, environment, volumes (`source:target[:mode]`), cap_add, privileged, pid_mode, ipc_mode,
 devices, security_opt (incl. `systempaths=unconfined`), init, restart, healthcheck (seconds), and for the few
-containers berth runs outside a deployment: command, user, ports (`"5000/tcp": ["127.0.0.1", 4000]`).
+containers berth runs outside a deployment: command, entrypoint, user, ports (`"5000/tcp": ["127.0.0.1", 4000]`).
 Unknown keys (stop_timeout) are ignored.
 """
 

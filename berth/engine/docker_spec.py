@@ -51,6 +51,7 @@ def create_kwargs(name: str, spec: Mapping[str, Any], labels: Mapping[str, str])
         "restart_policy": {"Name": restart} if restart != "no" else None, "log_config": LOG_CONFIG,
         "pid_mode": s.get("pid_mode") or None, "ipc_mode": s.get("ipc_mode") or None,
         "command": list(s["command"]) if s.get("command") else None, "user": s.get("user") or None,
+        "entrypoint": list(s["entrypoint"]) if s.get("entrypoint") else None,
         "ports": {k: tuple(v) for k, v in s["ports"].items()} if s.get("ports") else None,
     }
     if s.get("healthcheck"):
