@@ -82,8 +82,7 @@ def check_deployed(config: Config) -> None:
         raise ConfigError(f"init-runonce needs {', '.join(disabled)}, disabled in {config.config_dir}/globals.yml",
                           hint="set " + ", ".join(f"enable_{s}: true" for s in disabled)
                           + " in globals.yml, then run `berth deploy`")
-    from berth.engine import labels
-    from berth.engine.docker_engine import connect
+    from berth.engine import connect, labels
 
     name = config.globals.deployment_name
     found = connect().containers({labels.DEPLOYMENT: name})

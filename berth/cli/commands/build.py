@@ -44,7 +44,7 @@ def image_globals(app: AppContext) -> GlobalsBase:
 
 def make_plan(app: AppContext, names: tuple[str, ...], force: bool,
               override: Path | None) -> tuple[Engine, BuildPlan]:
-    from berth.engine.docker_engine import connect
+    from berth.engine import connect
 
     globals_ = image_globals(app)
     client = connect()

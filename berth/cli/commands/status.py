@@ -16,7 +16,7 @@ from berth.errors import NotFoundError
 @pass_app
 def status_cmd(app: AppContext, json_flag: bool, services: tuple[str, ...]) -> None:
     """Per service and container: state, health, image, uptime, and drift from what a deploy would make."""
-    from berth.engine.docker_engine import connect
+    from berth.engine import connect
     from berth.lifecycle.deploy import check_services
     from berth.lifecycle.show import table
     from berth.lifecycle.status import status_rows
@@ -44,8 +44,7 @@ def status_cmd(app: AppContext, json_flag: bool, services: tuple[str, ...]) -> N
 def logs_cmd(app: AppContext, follow: bool, tail: str, container: str) -> None:
     """A container's log (the engine log; the same lines are under /var/log/berth/<service>/), secrets masked."""
     from berth.config.passwords import mask, secret_values
-    from berth.engine import labels
-    from berth.engine.docker_engine import connect
+    from berth.engine import connect, labels
 
     config = app.config
     engine = connect()
