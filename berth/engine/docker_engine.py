@@ -249,7 +249,7 @@ class DockerEngine:
     def import_image(self, tar: IO[bytes], ref: str, changes: list[str]) -> None:
         repo, tag = ref.rsplit(":", 1)
         with engine_errors(f"importing {ref}"):
-            self.api.import_image(src=tar, repository=repo, tag=tag, changes=changes, stream_src=True)
+            self.api.import_image(src=_chunks(tar), repository=repo, tag=tag, changes=changes, stream_src=True)
 
     def save_images(self, refs: list[str]) -> Iterator[bytes]:
         """The engine's multi-image save (GET /images/get?names=...); docker-py only wraps the single-image form."""
@@ -291,6 +291,13 @@ class DockerEngine:
     def remove_network(self, ident: str) -> None:
         with engine_errors(f"removing network {ident}"):
             self.api.remove_network(ident)
+
+
+def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
+    """A stream as chunks: requests then sends it chunk-encoded whatever it is (a pipe, or a file of known
+    length, for which it would otherwise send a Content-Length under the chunked header the SDK sets)."""
+    while chunk := handle.read(1 << 20):
+        yield chunk
 
 
 def _volume(attrs: Mapping[str, Any]) -> VolumeInfo:
