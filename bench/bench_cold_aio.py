@@ -24,15 +24,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from berth.engine import labels
-from berth.engine.docker_engine import connect
 from berth.guest.build import DEFAULT_CACHE
 from berth.images.rootfs import ROOTFS_REPO
 from tests.e2e.cloud_env import REPO, CloudEnv
+from tests.sandbox import sdk_client
 
 
 def remove_images() -> int:
     """Every image berth built, children before parents (`docker rmi` refuses a parent with children)."""
-    client = connect()
+    client = sdk_client()
     if client.containers.list(all=True, filters={"label": labels.MANAGED}):
         raise SystemExit("berth containers exist on this engine: destroy those deployments first")
     found = client.images.list(filters={"label": "berth.image.name"}) + client.images.list(name=ROOTFS_REPO)

@@ -22,14 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from berth.config.loader import load_config
 from berth.engine.docker_engine import connect
 from berth.lifecycle.deploy import converge_host, raise_for, snapshot
-from tests.sandbox import remove_deployment, write_config
+from tests.sandbox import remove_deployment, sdk_client, write_config
 
 DEPLOYMENT = "berthbench"
 SERVICES = ("mariadb", "rabbitmq", "memcached", "keystone")
 
 
 def destroy() -> None:
-    remove_deployment(connect(), DEPLOYMENT)
+    remove_deployment(sdk_client(), DEPLOYMENT)
 
 
 def setup(root: Path) -> Path:

@@ -28,8 +28,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from berth.cli.main import main
-from berth.engine.docker_engine import connect
-from tests.sandbox import remove_deployment, write_config
+from tests.sandbox import remove_deployment, sdk_client, write_config
 
 DEPLOYMENT = "berthup"
 ADDRESS = "127.0.0.41"
@@ -37,7 +36,7 @@ SERVICES = ("mariadb", "rabbitmq", "memcached", "keystone", "glance")
 
 
 def destroy() -> None:
-    remove_deployment(connect(), DEPLOYMENT)
+    remove_deployment(sdk_client(), DEPLOYMENT)
 
 
 def setup(root: Path) -> Path:

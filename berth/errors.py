@@ -51,6 +51,19 @@ class EngineError(BerthError):
     exit_code = ExitCode.ENGINE
 
 
+class EngineRefused(EngineError):
+    """The engine answered but refused one request; `explanation` is its own reason (shown in some messages)."""
+
+    def __init__(self, message: str, hint: str | None = None, *, explanation: str = "",
+                 details: list[str] | None = None) -> None:
+        super().__init__(message, hint, details=details)
+        self.explanation = explanation or message
+
+
+class EngineNotFound(EngineRefused):
+    """The container, image, volume or network named in a request does not exist (callers may not care)."""
+
+
 class HostError(BerthError):
     """The host cannot be prepared."""
 

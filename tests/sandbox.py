@@ -47,6 +47,11 @@ def build_images(config_dir: Path, images: tuple[str, ...]) -> None:
         raise RuntimeError(f"building {' '.join(images)} failed")
 
 
+def sdk_client() -> docker.DockerClient:
+    """The docker SDK, for tests that inspect what berth made in more detail than berth's engine seam shows."""
+    return docker.from_env()
+
+
 def remove_deployment(client: docker.DockerClient, deployment: str) -> None:
     """Every container and volume labelled with the deployment, whatever state a failed run left."""
     selector = {"label": f"{labels.DEPLOYMENT}={deployment}"}

@@ -111,7 +111,7 @@ def write_daemon_json(path: Path, progress: Progress) -> Status:
 
 def engine_answers() -> bool:
     try:
-        from berth.engine.docker_engine import connect
+        from berth.engine import connect
 
         connect(timeout=5).close()
         return True

@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import docker
-
 from berth.engine import labels
-from berth.engine.docker_engine import engine_errors
+from berth.engine.base import Engine, ImageInfo
 from berth.errors import BuildError, ConfigError
 from berth.images.mirror import resolve_mirror
 from berth.images.recipes import discover
@@ -88,20 +86,17 @@ def check_packages(globals_: Any, known: Iterable[str]) -> None:
                           details=problems)
 
 
-def existing_images(client: docker.DockerClient) -> dict[tuple[str, str], dict[str, Any]]:
-    """(image name, content hash) -> engine image summary, from one listing filtered by label.
+def existing_images(engine: Engine) -> dict[tuple[str, str], ImageInfo]:
+    """(image name, content hash) -> engine image, from one listing filtered by label.
 
     Only images tagged `<repo>/<name>:<tag>` count: a child's build leaves untagged intermediate images that
     *inherit* the parent's labels (name and hash), and they must never be mistaken for the parent.
     """
-    with engine_errors("listing images"):
-        summaries = client.api.images(filters={"label": labels.IMAGE_HASH, "dangling": False})
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    for item in summaries:
-        tags = item.get("Labels") or {}
-        name = tags.get(labels.IMAGE_NAME, "")
-        if any(_names_image(tag, name) for tag in item.get("RepoTags") or []):
-            found.setdefault((name, tags.get(labels.IMAGE_HASH, "")), item)
+    found: dict[tuple[str, str], ImageInfo] = {}
+    for item in engine.images(labels.IMAGE_HASH):
+        name = item.labels.get(labels.IMAGE_NAME, "")
+        if any(_names_image(tag, name) for tag in item.tags):
+            found.setdefault((name, item.labels.get(labels.IMAGE_HASH, "")), item)
     return found
 
 
@@ -110,7 +105,7 @@ def _names_image(tag: str, name: str) -> bool:
     return repo.rsplit("/", 1)[-1] == name
 
 
-def plan_build(client: docker.DockerClient, globals_: Any, wanted: Iterable[str], *,
+def plan_build(engine: Engine, globals_: Any, wanted: Iterable[str], *,
                override: str = "", force: bool = False) -> BuildPlan:
     """Render, hash and select; decide cached/build per image. Few, cheap engine calls (no-op must be fast).
 
@@ -119,34 +114,34 @@ def plan_build(client: docker.DockerClient, globals_: Any, wanted: Iterable[str]
     release = globals_.base_distro_release
     recipes = discover()
     check_packages(globals_, recipes)
-    rootfs = choose_rootfs(client, release, globals_.base_image)
+    rootfs = choose_rootfs(engine, release, globals_.base_image)
     mirror = resolve_mirror(globals_.debian_mirror, release)
     settings = render_settings(globals_, rootfs, mirror.sources_list(release), override)
     nodes = build_tree(recipes, Renderer(recipes, settings))
     order = select(nodes, list(wanted))
     forced = named(nodes, list(wanted)) if force else set()
-    have = existing_images(client)
+    have = existing_images(engine)
     images = {}
     for name in order:
         ref = settings.ref(name)
         hit = None if name in forced else have.get((name, nodes[name].hash))
-        tagged = bool(hit) and ref in (hit.get("RepoTags") or [])  # type: ignore[union-attr]
-        images[name] = PlannedImage(nodes[name], ref, hit["Id"] if hit else None, tagged)
+        tagged = hit is not None and ref in hit.tags
+        images[name] = PlannedImage(nodes[name], ref, hit.id if hit else None, tagged)
     return BuildPlan(nodes, images, rootfs, settings, release, mirror.debian)
 
 
-def run_build(client: docker.DockerClient, plan: BuildPlan, options: BuildOptions,
+def run_build(engine: Engine, plan: BuildPlan, options: BuildOptions,
               on_event: EventSink | None = None) -> RunResult:
     """Build the plan along the tree; never raises for one image's failure (see the RunResult)."""
     options.logs_dir.mkdir(parents=True, exist_ok=True)
-    tasks = [_image_task(client, plan, item, options) for item in plan.images.values()]
+    tasks = [_image_task(engine, plan, item, options) for item in plan.images.values()]
     if plan.needs_rootfs:
-        tasks.append(Task(ROOTFS_TASK, lambda log: _rootfs(client, plan, options, log), frozenset(),
+        tasks.append(Task(ROOTFS_TASK, lambda log: _rootfs(engine, plan, options, log), frozenset(),
                           plan.rootfs.ref))
     return run_graph(tasks, max_workers=options.threads, on_event=on_event)
 
 
-def _rootfs(client: docker.DockerClient, plan: BuildPlan, options: BuildOptions,
+def _rootfs(engine: Engine, plan: BuildPlan, options: BuildOptions,
             progress: Callable[[str], None]) -> Status:
     from berth.images.mirror import Mirror
 
@@ -154,11 +149,11 @@ def _rootfs(client: docker.DockerClient, plan: BuildPlan, options: BuildOptions,
         def both(line: str) -> None:
             log.write(line + "\n")
             progress(line)
-        make_rootfs(client, plan.rootfs.ref, plan.release, Mirror(plan.mirror_url), both)
+        make_rootfs(engine, plan.rootfs.ref, plan.release, Mirror(plan.mirror_url), both)
     return Status.SUCCEEDED
 
 
-def _image_task(client: docker.DockerClient, plan: BuildPlan, item: PlannedImage, options: BuildOptions) -> Task:
+def _image_task(engine: Engine, plan: BuildPlan, item: PlannedImage, options: BuildOptions) -> Task:
     deps = {p for p in item.node.parents if p in plan.images}
     if not item.node.parents and plan.needs_rootfs:
         deps.add(ROOTFS_TASK)
@@ -166,18 +161,16 @@ def _image_task(client: docker.DockerClient, plan: BuildPlan, item: PlannedImage
     def run(progress: Callable[[str], None]) -> Status:
         if item.cached:
             if not item.tagged:
-                _tag(client, item.existing or "", item.ref)
+                _tag(engine, item.existing or "", item.ref)
             return Status.CACHED
-        build_image(client, plan, item, options, progress)
+        build_image(engine, plan, item, options, progress)
         return Status.SUCCEEDED
 
     return Task(item.node.name, run, frozenset(deps), item.ref)
 
 
-def _tag(client: docker.DockerClient, image_id: str, ref: str) -> None:
-    repo, tag = ref.rsplit(":", 1)
-    with engine_errors(f"tagging {ref}"):
-        client.api.tag(image_id, repo, tag, force=True)
+def _tag(engine: Engine, image_id: str, ref: str) -> None:
+    engine.tag(image_id, ref)
 
 
 def build_context(node: ImageNode) -> io.BytesIO:
@@ -210,23 +203,21 @@ def image_labels(plan: BuildPlan, item: PlannedImage, extra: Mapping[str, str]) 
     return {**found, **extra}
 
 
-def build_image(client: docker.DockerClient, plan: BuildPlan, item: PlannedImage, options: BuildOptions,
+def build_image(engine: Engine, plan: BuildPlan, item: PlannedImage, options: BuildOptions,
                 progress: Callable[[str], None]) -> None:
     """One engine build, its output streamed to <logs_dir>/<image>.log; a failure carries the log's tail."""
     log_path = options.logs_dir / f"{item.node.name}.log"
     tail: list[str] = []
     error = ""
     started = time.monotonic()
-    with open(log_path, "w") as log, engine_errors(f"building {item.ref}"):
+    with open(log_path, "w") as log:
         log.write(f"# berth build {item.ref} hash {item.node.hash}\n")
-        stream = client.api.build(
-            fileobj=build_context(item.node), custom_context=True, tag=item.ref, rm=True, forcerm=True,
-            decode=True, pull=False, nocache=options.nocache, labels=image_labels(plan, item, options.labels),
-        )
-        for chunk in stream:
-            text = str(chunk.get("stream") or chunk.get("status") or "")
-            if chunk.get("error"):
-                error = str(chunk["error"]).strip()
+        stream = engine.build(build_context(item.node), item.ref, image_labels(plan, item, options.labels),
+                              nocache=options.nocache)
+        for event in stream:
+            text = event.text
+            if event.error:
+                error = event.error.strip()
                 text = error
             for line in text.splitlines():
                 log.write(line + "\n")

@@ -17,10 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import docker
-
 from berth.engine import labels
-from berth.engine.docker_engine import engine_errors
+from berth.engine.base import Engine
 from berth.errors import BuildError, NotFoundError
 
 MANIFEST = "berth-bundle.json"
@@ -35,25 +33,16 @@ class BundleImage:
     id: str
 
 
-def describe(client: docker.DockerClient, refs: Iterable[str]) -> list[BundleImage]:
+def describe(engine: Engine, refs: Iterable[str]) -> list[BundleImage]:
     """Manifest entries for image references; a missing image is an error naming it."""
     found = []
     for ref in refs:
-        with engine_errors(f"inspecting {ref}"):
-            listed = client.api.images(name=ref)
-        if not listed:
+        image = engine.image(ref)
+        if image is None:
             raise NotFoundError(f"image {ref} does not exist", "build it first: `berth build <name>`")
-        tags = listed[0].get("Labels") or {}
-        found.append(BundleImage(tags.get(labels.IMAGE_NAME, ref), ref, tags.get(labels.IMAGE_HASH, ""),
-                                 listed[0]["Id"]))
+        found.append(BundleImage(image.labels.get(labels.IMAGE_NAME, ref), ref,
+                                 image.labels.get(labels.IMAGE_HASH, ""), image.id))
     return found
-
-
-def _save_stream(client: docker.DockerClient, refs: list[str]) -> Iterator[bytes]:
-    """The engine's multi-image save (GET /images/get?names=...); docker-py only wraps the single-image form."""
-    response = client.api._get(client.api._url("/images/get"), params={"names": refs}, stream=True)
-    client.api._raise_for_status(response)
-    yield from response.iter_content(chunk_size=1 << 20)
 
 
 class _ChunkReader(io.RawIOBase):
@@ -77,18 +66,17 @@ class _ChunkReader(io.RawIOBase):
         return size
 
 
-def export_bundle(client: docker.DockerClient, refs: list[str], path: Path, level: int = 1) -> list[BundleImage]:
+def export_bundle(engine: Engine, refs: list[str], path: Path, level: int = 1) -> list[BundleImage]:
     """Write the bundle to `path` (atomically: a partial file never has the final name)."""
-    images = describe(client, refs)
+    images = describe(engine, refs)
     manifest = json.dumps({"format": FORMAT, "created": int(time.time()),
                            "images": [vars(i) for i in images]}, indent=2).encode()
     partial = path.with_name(path.name + ".partial")
-    with engine_errors("saving images"), gzip.open(partial, "wb", compresslevel=level) as raw, \
-            tarfile.open(fileobj=raw, mode="w|") as out:
+    with gzip.open(partial, "wb", compresslevel=level) as raw, tarfile.open(fileobj=raw, mode="w|") as out:
         info = tarfile.TarInfo(MANIFEST)
         info.size, info.mtime = len(manifest), int(time.time())
         out.addfile(info, io.BytesIO(manifest))
-        source = io.BufferedReader(_ChunkReader(_save_stream(client, refs)), buffer_size=1 << 20)
+        source = io.BufferedReader(_ChunkReader(engine.save_images(refs)), buffer_size=1 << 20)
         with tarfile.open(fileobj=source, mode="r|") as saved:
             for member in saved:
                 out.addfile(member, saved.extractfile(member) if member.isfile() else None)
@@ -112,26 +100,25 @@ def read_manifest(path: Path) -> list[BundleImage]:
     return [BundleImage(**item) for item in data.get("images", [])]
 
 
-def import_bundle(client: docker.DockerClient, path: Path) -> list[BundleImage]:
+def import_bundle(engine: Engine, path: Path) -> list[BundleImage]:
     """Load the bundle into the engine and check every manifest image arrived with its hash."""
     images = read_manifest(path)
-    with gzip.open(path, "rb") as stream, engine_errors(f"loading {path}"):
-        for chunk in client.api.load_image(_Buffered(stream), quiet=True) or []:
-            if chunk.get("error"):
-                raise BuildError(f"loading {path} failed: {chunk['error']}")
-    missing = [i.ref for i, found in zip(images, _check(client, images)) if not found]
+    with gzip.open(path, "rb") as stream:
+        for event in engine.load_images(_Buffered(stream)):
+            if event.error:
+                raise BuildError(f"loading {path} failed: {event.error}")
+    missing = [i.ref for i, found in zip(images, _check(engine, images)) if not found]
     if missing:
         raise BuildError(f"{path}: {len(missing)} image(s) missing or different after loading",
                          "the bundle may be damaged; export it again", details=missing)
     return images
 
 
-def _check(client: docker.DockerClient, images: list[BundleImage]) -> list[bool]:
+def _check(engine: Engine, images: list[BundleImage]) -> list[bool]:
     out = []
     for image in images:
-        listed = client.api.images(name=image.ref)
-        tags = (listed[0].get("Labels") or {}) if listed else {}
-        out.append(bool(listed) and tags.get(labels.IMAGE_HASH, "") == image.hash)
+        found = engine.image(image.ref)
+        out.append(found is not None and found.labels.get(labels.IMAGE_HASH, "") == image.hash)
     return out
 
 

@@ -14,10 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker
-
 from berth.engine import labels
-from berth.engine.docker_engine import engine_errors
+from berth.engine.base import Engine
 from berth.errors import BuildError
 from berth.images.mirror import Mirror
 
@@ -34,26 +32,25 @@ class Rootfs:
     make: bool
 
 
-def choose_rootfs(client: docker.DockerClient, release: str, base_image: str | None) -> Rootfs:
+def choose_rootfs(engine: Engine, release: str, base_image: str | None) -> Rootfs:
     """globals `base_image`, else `debian:<release>` if present, else our debootstrapped rootfs."""
     if base_image:
-        if not _exists(client, base_image):
+        if not _exists(engine, base_image):
             raise BuildError(f"base_image {base_image} is not in the engine",
                              "load it (docker load / berth images import) or remove `base_image` from globals.yml")
         return Rootfs(base_image, f"image {base_image}", False)
     official = f"debian:{release}"
-    if _exists(client, official):
+    if _exists(engine, official):
         return Rootfs(official, f"image {official}", False)
     ref = f"{ROOTFS_REPO}:{release}"
-    return Rootfs(ref, "debootstrap", not _exists(client, ref))
+    return Rootfs(ref, "debootstrap", not _exists(engine, ref))
 
 
-def _exists(client: docker.DockerClient, ref: str) -> bool:
-    with engine_errors(f"looking up image {ref}"):
-        return bool(client.api.images(name=ref, quiet=True))
+def _exists(engine: Engine, ref: str) -> bool:
+    return engine.image(ref) is not None
 
 
-def make_rootfs(client: docker.DockerClient, ref: str, release: str, mirror: Mirror,
+def make_rootfs(engine: Engine, ref: str, release: str, mirror: Mirror,
                 log: Callable[[str], None]) -> None:
     """debootstrap a minbase `release` from `mirror` and import it as `ref`."""
     if shutil.which("debootstrap") is None:
@@ -65,7 +62,7 @@ def make_rootfs(client: docker.DockerClient, ref: str, release: str, mirror: Mir
         for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
             _empty(target / junk)
         log("importing the rootfs into the engine")
-        _import(client, target, ref, f"debootstrap minbase {release} {mirror.debian}")
+        _import(engine, target, ref, f"debootstrap minbase {release} {mirror.debian}")
 
 
 def _debootstrap(target: Path, release: str, mirror: Mirror, log: Callable[[str], None]) -> None:
@@ -92,15 +89,13 @@ def _empty(path: Path) -> None:
             child.unlink()
 
 
-def _import(client: docker.DockerClient, target: Path, ref: str, source: str) -> None:
+def _import(engine: Engine, target: Path, ref: str, source: str) -> None:
     """Stream `tar -C target -c .` into the engine: no temporary tarball on disk."""
-    repo, tag = ref.rsplit(":", 1)
     changes = [f'LABEL {labels.IMAGE_BASE_SOURCE}="{source}"', 'CMD ["/bin/bash"]']
     tar = subprocess.Popen(["tar", "--numeric-owner", "-C", str(target), "-c", "."], stdout=subprocess.PIPE)
     assert tar.stdout is not None
     try:
-        with engine_errors(f"importing the rootfs as {ref}"):
-            client.api.import_image(src=tar.stdout, repository=repo, tag=tag, changes=changes, stream_src=True)
+        engine.import_image(tar.stdout, ref, changes)
     finally:
         tar.stdout.close()
         if tar.wait() != 0:

@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import docker
-
 from berth.config.globals import is_enabled
 from berth.config.loader import Config
+from berth.engine.base import Engine
 from berth.errors import DeployError, NotFoundError
 from berth.lifecycle.hostplans import host_plan
 from berth.lifecycle.keystone_register import Registrar
@@ -64,10 +63,10 @@ def check_services(config: Config, services: Sequence[str]) -> list[str] | None:
     return list(services)
 
 
-def snapshot(config: Config, client: docker.DockerClient, services: Collection[str] | None = None,
+def snapshot(config: Config, engine: Engine, services: Collection[str] | None = None,
              host: str = "localhost") -> HostPlan:
     """Observe this host's engine and plan against it."""
-    actual = observe(client, config.globals.deployment_name, config.deployment_dir)
+    actual = observe(engine, config.globals.deployment_name, config.deployment_dir)
     return host_plan(config, host, actual, services)
 
 
@@ -80,7 +79,7 @@ def registrar_for(config: Config) -> Registrar | None:
                      str(config.passwords.get(admin["password_key"], "")), admin["project_name"], admin["region_name"])
 
 
-def host_context(client: docker.DockerClient, plan: HostPlan) -> HostContext:
+def host_context(engine: Engine, plan: HostPlan) -> HostContext:
     """What the executor needs besides the plan, all of it from the plan: no configuration on the host."""
     login = plan.keystone
     registrar = None
@@ -89,11 +88,11 @@ def host_context(client: docker.DockerClient, plan: HostPlan) -> HostContext:
         registrar = Registrar(auth.pop("auth_url"), auth.pop("username"),
                               str(plan.credentials.get(login["password_key"], "")), auth.pop("project_name"),
                               login["region"])
-    return HostContext(client=client, desired=plan.desired, deployment_dir=Path(plan.deployment_dir),
+    return HostContext(engine=engine, desired=plan.desired, deployment_dir=Path(plan.deployment_dir),
                        passwords=plan.credentials, actual=plan.actual, registrar=registrar)
 
 
-def converge_host(plan: HostPlan, client: docker.DockerClient, on_event: EventSink | None = None,
+def converge_host(plan: HostPlan, engine: Engine, on_event: EventSink | None = None,
                   max_workers: int = 4) -> Outcome:
     """Apply one host's plan on its engine; never raises for a failed service (see Outcome.result).
 
@@ -101,20 +100,20 @@ def converge_host(plan: HostPlan, client: docker.DockerClient, on_event: EventSi
     applies the same way (it needs nothing but the plan and the engine).
     """
     start = time.monotonic()
-    executor = Executor(host_context(client, plan), plan.plan, max_workers=max_workers)
+    executor = Executor(host_context(engine, plan), plan.plan, max_workers=max_workers)
     result = executor.run(on_event)
-    record_history(client, plan, result)
+    record_history(engine, plan, result)
     return Outcome(plan.plan, result, executor.timings, time.monotonic() - start, executor.results)
 
 
-def record_history(client: docker.DockerClient, plan: HostPlan, result: RunResult) -> None:
+def record_history(engine: Engine, plan: HostPlan, result: RunResult) -> None:
     """A history entry per service this run changed (or that has none yet): the targets of `berth rollback`."""
     from berth.lifecycle.records import record_deploy
 
     ok = [k for k, o in result.outcomes.items() if o.status.value in ("succeeded", "cached")]
     changed = {c.service for c in plan.plan.changes if c.action.changes}
     units = {u.name for u in plan.desired.services}
-    record_deploy(Path(plan.deployment_dir), client, plan.desired, [s for s in ok if s in units], changed)
+    record_deploy(Path(plan.deployment_dir), engine, plan.desired, [s for s in ok if s in units], changed)
 
 
 def raise_for(outcome: Outcome) -> None:

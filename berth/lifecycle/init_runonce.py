@@ -83,14 +83,11 @@ def check_deployed(config: Config) -> None:
         raise ConfigError(f"init-runonce needs {', '.join(disabled)}, disabled in {config.config_dir}/globals.yml",
                           hint="set " + ", ".join(f"enable_{s}: true" for s in disabled)
                           + " in globals.yml, then run `berth deploy`")
-    from berth.engine import labels
-    from berth.engine.docker_engine import connect, engine_errors
+    from berth.engine import connect, labels
 
-    client = connect()
     name = config.globals.deployment_name
-    with engine_errors("listing the deployment's containers"):
-        found = client.containers.list(all=True, filters={"label": f"{labels.DEPLOYMENT}={name}"})
-    running = {c.labels.get(labels.CONTAINER) for c in found if c.status == "running"}
+    found = connect().containers({labels.DEPLOYMENT: name})
+    running = {c.labels.get(labels.CONTAINER) for c in found if c.running}
     missing = [c for _, c in REQUIRED if c not in running]
     if missing:
         raise BerthError(f"the cloud of deployment `{name}` is not deployed: container(s) not running: "

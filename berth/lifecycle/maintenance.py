@@ -8,13 +8,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import docker
-import docker.errors
-
 from berth.config.loader import Config
 from berth.engine import labels
-from berth.engine.docker_engine import engine_errors
-from berth.errors import ConfigError
+from berth.engine.base import ContainerInfo, Engine
+from berth.errors import ConfigError, EngineNotFound, EngineRefused
 from berth.images.names import repository_prefix
 from berth.lifecycle import teardown
 from berth.lifecycle.render import enabled_services, image_ref
@@ -92,32 +89,32 @@ def _unchanged_reason(c: ContainerChange) -> tuple[str, ...]:
 # --- stop ------------------------------------------------------------------------------------------------------------
 
 
-def stop_plan(desired: DesiredState, client: docker.DockerClient, services: list[str] | None) -> OpPlan:
-    running = _containers(client, desired.deployment, running_only=True)
+def stop_plan(desired: DesiredState, engine: Engine, services: list[str] | None) -> OpPlan:
+    running = _containers(engine, desired.deployment, running_only=True)
     items = [Item("container", c.name, "stop", f"service {c.labels.get(labels.SERVICE)}", c.id) for c in running
              if services is None or c.labels.get(labels.SERVICE) in services]
     return OpPlan("stop (dependents first):", tuple(items))
 
 
-def run_stop(desired: DesiredState, client: docker.DockerClient, plan: OpPlan) -> RunResult:
+def run_stop(desired: DesiredState, engine: Engine, plan: OpPlan) -> RunResult:
     """One task per service over the reversed dependency graph: keystone stops before mariadb."""
     by_service: dict[str, list[Item]] = {}
     for item in plan.items:
         by_service.setdefault(item.reason.removeprefix("service "), []).append(item)
     units = {u.name: u for u in desired.services}
-    tasks = [Task(s, _stopper(client, items), frozenset(d for d in (units[s].depends_on if s in units else ())
+    tasks = [Task(s, _stopper(engine, items), frozenset(d for d in (units[s].depends_on if s in units else ())
                                                         if d in by_service), "stop")
              for s, items in by_service.items()]
     return run_graph(reverse_graph(tasks), max_workers=4)
 
 
-def _stopper(client: docker.DockerClient, items: list[Item]) -> Callable[[Progress], Status]:
+def _stopper(engine: Engine, items: list[Item]) -> Callable[[Progress], Status]:
     def run(progress: Progress) -> Status:
         for item in items:
-            container = actions.get_container(client, item.ident)
+            container = actions.get_container(engine, item.ident)
             if container is not None:
                 progress(f"stopping {item.name}")
-                actions.stop(container, 10)
+                actions.stop(engine, container, 10)
         return Status.SUCCEEDED
     return run
 
@@ -125,75 +122,71 @@ def _stopper(client: docker.DockerClient, items: list[Item]) -> Callable[[Progre
 # --- destroy -----------------------------------------------------------------------------------------------------------
 
 
-def _containers(client: docker.DockerClient, deployment: str, running_only: bool = False) -> list[Any]:
-    with engine_errors("listing containers"):
-        return list(client.containers.list(all=not running_only,
-                                           filters={"label": f"{labels.DEPLOYMENT}={deployment}"}))
+def _containers(engine: Engine, deployment: str, running_only: bool = False) -> list[ContainerInfo]:
+    return engine.containers({labels.DEPLOYMENT: deployment}, running_only=running_only)
 
 
-def destroy_plan(config: Config, client: docker.DockerClient, include_images: bool) -> OpPlan:
+def destroy_plan(config: Config, engine: Engine, include_images: bool) -> OpPlan:
     deployment = config.globals.deployment_name
-    selector = {"label": f"{labels.DEPLOYMENT}={deployment}"}
-    containers = _containers(client, deployment)
-    items = [Item("container", c.name, "remove", c.status, c.id) for c in containers]
-    with engine_errors("listing volumes and networks"):
-        items += [Item("volume", v.name, "remove", "data is lost", v.id) for v in client.volumes.list(filters=selector)]
-        items += [Item("network", n.name, "remove", "", n.id) for n in client.networks.list(filters=selector)]
+    selector = {labels.DEPLOYMENT: deployment}
+    containers = _containers(engine, deployment)
+    items = [Item("container", c.name, "remove", c.state, c.id) for c in containers]
+    items += [Item("volume", v.name, "remove", "data is lost", v.name) for v in engine.volumes(selector)]
+    items += [Item("network", n.name, "remove", "", n.id) for n in engine.networks(selector)]
     services = sorted({s.name for s in enabled_services(config)} | {c.labels.get(labels.SERVICE, "") for c in
                                                                      containers} - {""})
     items += [Item(o.kind, o.name, "remove", f"made for {o.service}") for o in teardown.find_for(config, services)]
     if include_images:
-        items += _deployment_images(config, client)
+        items += _deployment_images(config, engine)
     if config.deployment_dir.is_dir():
         items.append(Item("state", str(config.deployment_dir), "remove",
                           "generated config, state, history (backups/ and the config directory are kept)"))
     return OpPlan(f"destroy deployment {deployment}:", tuple(items))
 
 
-def _deployment_images(config: Config, client: docker.DockerClient) -> list[Item]:
+def _deployment_images(config: Config, engine: Engine) -> list[Item]:
     """Every tag, in this deployment's namespace, of the images its services use (any tag: upgrades, failed
     ones). Tags are removed one by one, so another namespace's tag of the same image is never touched."""
     g = config.globals
     prefix = repository_prefix(g.docker_registry, g.image_namespace)
     names = {d.image for s in enabled_services(config) for d in s.containers.values()}
     out = []
-    with engine_errors("listing images"):
-        for image in client.images.list(filters={"label": labels.IMAGE_NAME}):
-            for tag in image.tags:
-                repo = tag.rsplit(":", 1)[0]
-                if repo.startswith(prefix) and repo.removeprefix(prefix) in names:
-                    out.append(Item("image", tag, "remove", "", tag))
+    for image in engine.images(labels.IMAGE_NAME):
+        for tag in image.tags:
+            repo = tag.rsplit(":", 1)[0]
+            if repo.startswith(prefix) and repo.removeprefix(prefix) in names:
+                out.append(Item("image", tag, "remove", "", tag))
     return out
 
 
-def apply_items(client: docker.DockerClient, plan: OpPlan, progress: Progress) -> list[str]:
+def apply_items(engine: Engine, plan: OpPlan, progress: Progress) -> list[str]:
     """Remove in a safe order: containers, then volumes/networks, host objects, images, state."""
     order = ["container", "volume", "network", "link", "netns", "iptables", "image", "state"]
     done = []
     for kind in order:
         for item in (i for i in plan.items if i.kind == kind and i.action == "remove"):
             progress(f"removing {kind} {item.name}")
-            done.append(_remove(client, item))
+            done.append(_remove(engine, item))
     return done
 
 
-def _remove(client: docker.DockerClient, item: Item) -> str:
+def _remove(engine: Engine, item: Item) -> str:
     try:
         if item.kind == "container":
-            actions.remove(client, item.ident)
+            actions.remove(engine, item.ident)
         elif item.kind == "volume":
-            client.volumes.get(item.ident).remove(force=True)
+            engine.remove_volume(item.ident, force=True)
         elif item.kind == "network":
-            client.networks.get(item.ident).remove()
+            engine.remove_network(item.ident)
         elif item.kind == "image":
-            client.images.remove(item.ident, force=False, noprune=False)  # a tag, or a dangling image id
+            engine.remove_image(item.ident, force=False)  # a tag, or a dangling image id
         elif item.kind == "state":
             _remove_state(item.name)
         else:
             return teardown.remove(teardown.HostObject(item.kind, item.name, ""))
-    except docker.errors.NotFound:
+    except EngineNotFound:
         return f"{item.kind} {item.name}: already gone"
-    except docker.errors.APIError as exc:
+    except EngineRefused as exc:
         return f"{item.kind} {item.name}: kept ({exc.explanation})"
     return f"{item.kind} {item.name}: removed"
 
@@ -218,12 +211,11 @@ def pull_plan(config: Config) -> OpPlan:
     return OpPlan(f"pull from {config.globals.docker_registry}:", tuple(Item("image", r, "pull") for r in refs))
 
 
-def run_pull(client: docker.DockerClient, plan: OpPlan, progress: Progress) -> list[str]:
+def run_pull(engine: Engine, plan: OpPlan, progress: Progress) -> list[str]:
     done = []
     for item in plan.items:
         progress(f"pulling {item.name}")
-        with engine_errors(f"pulling {item.name}"):
-            image = client.images.pull(item.name)
+        image = engine.pull(item.name)
         done.append(f"{item.name}: {image.short_id}")
     return done
 
@@ -231,34 +223,33 @@ def run_pull(client: docker.DockerClient, plan: OpPlan, progress: Progress) -> l
 # --- cleanup ---------------------------------------------------------------------------------------------------------
 
 
-def cleanup_containers_plan(config: Config, client: docker.DockerClient) -> OpPlan:
+def cleanup_containers_plan(config: Config, engine: Engine) -> OpPlan:
     items = []
-    for c in _containers(client, config.globals.deployment_name):
+    for c in _containers(engine, config.globals.deployment_name):
         role = c.labels.get(labels.ROLE, "service")
         if c.name.endswith("--aside"):
             items.append(Item("container", c.name, "remove", "kept aside by an interrupted swap", c.id))
         elif role == "oneshot":
             items.append(Item("container", c.name, "remove", "one-shot step left over", c.id))
-        elif c.status in ("exited", "created", "dead"):
-            items.append(Item("container", c.name, "remove", f"{c.status} (a deploy creates it again)", c.id))
+        elif c.state in ("exited", "created", "dead"):
+            items.append(Item("container", c.name, "remove", f"{c.state} (a deploy creates it again)", c.id))
     return OpPlan("cleanup containers:", tuple(items))
 
 
-def cleanup_host_plan(config: Config, client: docker.DockerClient) -> OpPlan:
+def cleanup_host_plan(config: Config, engine: Engine) -> OpPlan:
     """Host objects of services that have no running container in this deployment any more."""
-    running = {c.labels.get(labels.SERVICE) for c in _containers(client, config.globals.deployment_name, True)}
+    running = {c.labels.get(labels.SERVICE) for c in _containers(engine, config.globals.deployment_name, True)}
     services = [s.name for s in enabled_services(config) if s.teardown is not None and s.name not in running]
     return OpPlan("cleanup host:", tuple(Item(o.kind, o.name, "remove", f"made for {o.service}, which is not running")
                                          for o in teardown.find_for(config, services)))
 
 
-def cleanup_images_plan(config: Config, client: docker.DockerClient) -> OpPlan:
+def cleanup_images_plan(config: Config, engine: Engine) -> OpPlan:
     """berth images of this namespace used by no container, not the current tag, not a rollback target."""
     g = config.globals
     prefix = repository_prefix(g.docker_registry, g.image_namespace)
-    with engine_errors("listing containers and images"):
-        used = {c.attrs.get("Image") for c in client.containers.list(all=True)}
-        images = client.images.list(filters={"label": labels.IMAGE_NAME})
+    used = {c.image_id for c in engine.containers()}
+    images = engine.images(labels.IMAGE_NAME)
     kept = {r.image_id for e in History(config.deployment_dir).entries() for r in e.containers}
     items = []
     for image in images:

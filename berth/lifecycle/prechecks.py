@@ -12,11 +12,10 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import docker
-
 from berth.config.globals import option
 from berth.config.loader import Config
 from berth.config.passwords import check_passwords
+from berth.engine.base import Engine
 from berth.errors import ConfigError
 from berth.lifecycle.render import enabled_services
 from berth.state.desired import DesiredState
@@ -35,13 +34,13 @@ class Check:
     warning: bool = False  # shown, but does not fail the prechecks
 
 
-def engine_check(client: docker.DockerClient | None, error: str = "") -> Check:
-    if client is None:
+def engine_check(engine: Engine | None, error: str = "") -> Check:
+    if engine is None:
         return Check("engine", False, f"the Docker engine is unreachable: {error}",
                      "run `berth bootstrap-host` (as root) to install and start it")
-    version = client.version()
-    number = tuple(int(p) for p in version.get("Version", "0.0").split(".")[:2] if p.isdigit())
-    text = f"Docker {version.get('Version')} (API {version.get('ApiVersion')})"
+    version = engine.version()
+    number = tuple(int(p) for p in version.version.split(".")[:2] if p.isdigit())
+    text = f"Docker {version.version} (API {version.api_version})"
     if number < MIN_ENGINE:
         return Check("engine", False, f"{text} is older than 20.10", "upgrade docker.io (`berth bootstrap-host`)")
     return Check("engine", True, text)
@@ -95,7 +94,7 @@ def _bind_problem(address: str, port: int, protocol: str) -> str:
     return ""
 
 
-def kvm_check(config: Config, client: docker.DockerClient | None = None) -> Check:
+def kvm_check(config: Config, engine: Engine | None = None) -> Check:
     """Which virtualization nova-compute gets, and why; a forced `kvm` that cannot boot a guest fails."""
     from berth.lifecycle.render import image_ref
     from berth.lifecycle.virt import LIBVIRT_IMAGE, decide, kvm_openable
@@ -111,18 +110,18 @@ def kvm_check(config: Config, client: docker.DockerClient | None = None) -> Chec
         return Check("kvm", True, f"nova_compute_virt_type auto -> qemu: {problem}")
     nova = any(s.name == "nova" for s in enabled_services(config))
     ref = image_ref(config, LIBVIRT_IMAGE)
-    if not nova or client is None or not client.images.list(name=ref):
+    if not nova or engine is None or engine.image(ref) is None:
         why = "nova is not enabled" if not nova else f"image {ref} is not built yet"
         return Check("kvm", True, f"/dev/kvm opens; no KVM boot test yet ({why})")
-    decision = decide(config, client, ref)
+    decision = decide(config, engine, ref)
     if wanted == "kvm" and decision.virt_type != "kvm":
         return Check("kvm", False, f"nova_compute_virt_type is kvm but {decision.reason}", fix)
     return Check("kvm", True, f"nova_compute_virt_type {wanted} -> {decision.virt_type}: {decision.reason}")
 
 
-def resource_checks(client: docker.DockerClient | None, config: Config) -> list[Check]:
+def resource_checks(engine: Engine | None, config: Config) -> list[Check]:
     out = []
-    root = client.info().get("DockerRootDir", "/var/lib/docker") if client else "/var/lib/docker"
+    root = engine.info().root_dir if engine else "/var/lib/docker"
     for path in dict.fromkeys([root if os.path.isdir(root) else "/", config.globals.state_dir]):
         probe = path
         while not os.path.exists(probe):
@@ -169,10 +168,10 @@ def image_checks(config: Config, desired: DesiredState) -> list[Check]:
     return out
 
 
-def run_prechecks(config: Config, client: docker.DockerClient | None, desired: DesiredState | None,
+def run_prechecks(config: Config, engine: Engine | None, desired: DesiredState | None,
                   running: set[str], engine_error: str = "") -> list[Check]:
-    checks = [engine_check(client, engine_error), config_check(config), password_check(config), address_check(config)]
-    guarded: list[Callable[[], list[Check]]] = [lambda: resource_checks(client, config), lambda: [kvm_check(config, client)]]
+    checks = [engine_check(engine, engine_error), config_check(config), password_check(config), address_check(config)]
+    guarded: list[Callable[[], list[Check]]] = [lambda: resource_checks(engine, config), lambda: [kvm_check(config, engine)]]
     if desired is not None:
         guarded += [lambda: port_checks(config, desired, running), lambda: image_checks(config, desired)]
     for make in guarded:

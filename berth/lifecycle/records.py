@@ -6,8 +6,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-import docker
-
+from berth.engine.base import Engine
 from berth.state.actual import ActualState
 from berth.state.desired import DesiredContainer, DesiredState, with_image_ids
 from berth.state.history import DONE, ContainerRecord, Entry, History, current
@@ -55,7 +54,7 @@ def baseline(desired: DesiredState, actual: ActualState, service: str, store: St
                  stamps=service_stamps(desired, service, store), state=DONE, note=note)
 
 
-def record_deploy(deployment_dir: Path, client: docker.DockerClient, desired: DesiredState,
+def record_deploy(deployment_dir: Path, engine: Engine, desired: DesiredState,
                   services: Iterable[str], changed: set[str]) -> list[Entry]:
     """After a deploy: an entry per service that changed, or that has none yet (the first rollback target)."""
     history = History(deployment_dir)
@@ -63,7 +62,7 @@ def record_deploy(deployment_dir: Path, client: docker.DockerClient, desired: De
     services = [s for s in services if s in changed or current(entries, s) is None]
     if not services:
         return []
-    actual = observe(client, desired.deployment, deployment_dir)
+    actual = observe(engine, desired.deployment, deployment_dir)
     desired = with_image_ids(desired, actual.images)
     store = StateStore(deployment_dir)
     out = []

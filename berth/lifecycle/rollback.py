@@ -13,11 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import docker
-import docker.errors
-
 from berth.config.loader import Config
 from berth.config.passwords import secret_values
+from berth.engine.base import Engine
 from berth.errors import DeployError, NotFoundError
 from berth.lifecycle import backup
 from berth.lifecycle.records import desired_of
@@ -152,20 +150,20 @@ class RollbackResult:
                               for db, tables in self.lost.items()}, "done": self.done}
 
 
-def run_rollback(config: Config, client: docker.DockerClient, rp: RollbackPlan,
+def run_rollback(config: Config, engine: Engine, rp: RollbackPlan,
                  progress: Progress) -> RollbackResult:
     start = time.monotonic()
     deployment = config.globals.deployment_name
-    actual = observe(client, deployment, config.deployment_dir)
+    actual = observe(engine, deployment, config.deployment_dir)
     secrets = frozenset(secret_values(config.passwords))
     done: list[str] = []
     lost: dict[str, dict[str, tuple[int, int]]] = {}
     safety: tuple[Backup, ...] = ()
     history = History(config.deployment_dir)
     if rp.schema_changed:
-        safety, lost = _restore(config, client, rp, actual, progress, done)
+        safety, lost = _restore(config, engine, rp, actual, progress, done)
     for step in rp.containers:
-        _apply(config, client, rp, step, actual, secrets, progress, done)
+        _apply(config, engine, rp, step, actual, secrets, progress, done)
     store = StateStore(config.deployment_dir)
     for step_id, stamp in rp.target.stamps.items():
         store.set_stamp(step_id, stamp)
@@ -173,34 +171,34 @@ def run_rollback(config: Config, client: docker.DockerClient, rp: RollbackPlan,
     store.set_pin(rp.service, None if tags == [config.globals.image_tag] or not tags else tags[0])
     schema = {}
     if rp.schema_changed:
-        db = backup.database_container(client, deployment)
-        schema = {b.database: backup.fingerprint(db, b.database) for b in rp.restore}
+        db = backup.database_container(engine, deployment)
+        schema = {b.database: backup.fingerprint(engine, db, b.database) for b in rp.restore}
     entry = history.add(Entry(id=0, time=time.time(), service=rp.service, kind="rollback",
                               containers=rp.target.containers, backups=safety, schema_changed=rp.schema_changed,
                               schema=schema, stamps=rp.target.stamps, state=DONE, note=f"to entry {rp.target.id}"))
     return RollbackResult(entry, time.monotonic() - start, lost, done)
 
 
-def _restore(config: Config, client: docker.DockerClient, rp: RollbackPlan, actual: ActualState,
+def _restore(config: Config, engine: Engine, rp: RollbackPlan, actual: ActualState,
              progress: Progress, done: list[str]) -> tuple[tuple[Backup, ...], dict[str, dict[str, tuple[int, int]]]]:
     """Stop the service, dump the current databases, restore the backups; rows that disappear per table."""
     deployment = config.globals.deployment_name
     for have in actual.containers:
         if have.service == rp.service and have.role == "service" and have.running:
-            container = actions.get_container(client, have.id)
+            container = actions.get_container(engine, have.id)
             if container is not None:
                 progress(f"{have.name}: stopping (the database is restored)")
-                actions.stop(container, 10)
-    db = backup.database_container(client, deployment)
+                actions.stop(engine, container, 10)
+    db = backup.database_container(engine, deployment)
     folder = backup.backup_dir(config.deployment_dir, f"before-rollback-{int(time.time())}")
     safety = []
     lost: dict[str, dict[str, tuple[int, int]]] = {}
     for item in rp.restore:
-        safety.append(backup.dump(client, db, item.database, folder / f"{item.database}.sql.gz"))
-        before = backup.row_counts(db, item.database)
+        safety.append(backup.dump(engine, db, item.database, folder / f"{item.database}.sql.gz"))
+        before = backup.row_counts(engine, db, item.database)
         progress(f"restoring {item.database} from {item.path}")
-        backup.restore(db, item)
-        after = backup.row_counts(db, item.database)
+        backup.restore(engine, db, item)
+        after = backup.row_counts(engine, db, item.database)
         lost[item.database] = {t: (n, after.get(t, 0)) for t, n in before.items() if n > after.get(t, 0)}
         done.append(f"restored {item.database} from {item.path} (current data kept in {safety[-1].path})")
     if flush_memcached(config):
@@ -230,21 +228,19 @@ def flush_memcached(config: Config) -> bool:
     return flushed
 
 
-def _pinned_image(client: docker.DockerClient, rec: Any) -> str | None:
+def _pinned_image(engine: Engine, rec: Any) -> str | None:
     """None when the recorded tag still names the recorded image (the container shows its tag), else the id."""
-    try:
-        return None if client.images.get(rec.image).id == rec.image_id else str(rec.image_id)
-    except docker.errors.ImageNotFound:
-        return str(rec.image_id)
+    found = engine.image(rec.image)
+    return None if found is not None and found.id == rec.image_id else str(rec.image_id)
 
 
-def _apply(config: Config, client: docker.DockerClient, rp: RollbackPlan, step: ContainerStep,
+def _apply(config: Config, engine: Engine, rp: RollbackPlan, step: ContainerStep,
            actual: ActualState, secrets: frozenset[str], progress: Progress, done: list[str]) -> None:
     have = actual.main(step.key)
-    old = actions.get_container(client, have.id) if have else None
+    old = actions.get_container(engine, have.id) if have else None
     if step.action == "remove":
         if old is not None:
-            actions.remove(client, old.id)
+            actions.remove(engine, old.id)
             done.append(f"{step.name}: removed")
         return
     if step.action == "noop" and not rp.schema_changed:
@@ -255,7 +251,7 @@ def _apply(config: Config, client: docker.DockerClient, rp: RollbackPlan, step: 
     previous = dict(have.files) if have else {}
     actions.write_config_dir(config_dir, want.files)
     start = time.monotonic()
-    swap(client, config.globals.deployment_name, old, want, secrets, progress,
-         wait=lambda new: actions.wait_healthy(client, new, want, secrets, progress),
-         on_failure=lambda: actions.write_config_dir(config_dir, previous), image_id=_pinned_image(client, rec))
+    swap(engine, config.globals.deployment_name, old, want, secrets, progress,
+         wait=lambda new: actions.wait_healthy(engine, new, want, secrets, progress),
+         on_failure=lambda: actions.write_config_dir(config_dir, previous), image_id=_pinned_image(engine, rec))
     done.append(f"{step.name}: back on {rec.image} ({_short(rec.image_id)}) in {time.monotonic() - start:.1f}s")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import docker
-
 from berth.config.loader import Config
+from berth.engine.base import Engine
 from berth.lifecycle.deploy import snapshot
 from berth.plan.model import Action
 from berth.state.actual import ActualContainer
@@ -28,8 +27,8 @@ class Row:
         return asdict(self)
 
 
-def status_rows(config: Config, client: docker.DockerClient, services: list[str] | None = None) -> list[Row]:
-    snap = snapshot(config, client, services)
+def status_rows(config: Config, engine: Engine, services: list[str] | None = None) -> list[Row]:
+    snap = snapshot(config, engine, services)
     rows = []
     for change in snap.plan.changes:
         have = next((c for c in snap.actual.containers if c.id == change.container_id), None)

@@ -15,9 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import docker
-
 from berth.config.loader import Config
+from berth.engine.base import ContainerInfo, Engine
 from berth.errors import DeployError
 from berth.lifecycle import backup
 from berth.lifecycle.deploy import Snapshot, host_context
@@ -26,7 +25,7 @@ from berth.lifecycle.records import baseline, record_of, service_stamps
 from berth.plan.model import Action, ContainerChange
 from berth.run import actions
 from berth.run.executor import Executor
-from berth.run.swap import swap
+from berth.run.swap import finish, swap
 from berth.state.actual import ActualState
 from berth.state.desired import DesiredContainer, DesiredState, DesiredStep, step_stamp
 from berth.state.history import DONE, PENDING, Entry, History, current, pending, schema_changed
@@ -87,9 +86,9 @@ def with_tag(config: Config, tag: str | None) -> Config:
     return dataclasses.replace(config, globals=config.globals.model_copy(update={"image_tag": tag}))
 
 
-def upgrade_snapshot(config: Config, client: docker.DockerClient, services: Sequence[str]) -> Snapshot:
+def upgrade_snapshot(config: Config, engine: Engine, services: Sequence[str]) -> Snapshot:
     """Desired state with the selected services on the config's tag (their pins ignored), the others pinned."""
-    actual = observe(client, config.globals.deployment_name, config.deployment_dir)
+    actual = observe(engine, config.globals.deployment_name, config.deployment_dir)
     pins = {k: v for k, v in StateStore(config.deployment_dir).read()["pins"].items() if k not in services}
     return host_plan(config, "localhost", actual, services, pins)
 
@@ -190,25 +189,25 @@ def plan_lines(up: UpgradePlan) -> list[str]:
 # --- images ----------------------------------------------------------------------------------------------------------
 
 
-def prepare_images(config: Config, client: docker.DockerClient, up: UpgradePlan, progress: Progress) -> None:
+def prepare_images(config: Config, engine: Engine, up: UpgradePlan, progress: Progress) -> None:
     """Pull or build every missing image; raises before any container is touched."""
     pulls = [n for n in up.images if n.source == "pull"]
     for need in pulls:
-        actions.ensure_image(client, need.ref, progress)
+        actions.ensure_image(engine, need.ref, progress)
     builds = sorted({n.image for n in up.images if n.source == "build"})
     if builds:
-        build_images(config, client, builds, progress)
+        build_images(config, engine, builds, progress)
 
 
-def build_images(config: Config, client: docker.DockerClient, names: list[str], progress: Progress) -> None:
+def build_images(config: Config, engine: Engine, names: list[str], progress: Progress) -> None:
     from berth.errors import BuildError
     from berth.images.builder import BuildOptions, plan_build, run_build
     from berth.run.events import Status
 
     override = config.config_dir / "template-overrides.j2"
-    plan = plan_build(client, config.globals, names, override=override.read_text() if override.is_file() else "")
+    plan = plan_build(engine, config.globals, names, override=override.read_text() if override.is_file() else "")
     progress(f"building {', '.join(names)} ({config.globals.image_tag})")
-    result = run_build(client, plan, BuildOptions(threads=2))
+    result = run_build(engine, plan, BuildOptions(threads=2))
     if not result.ok:
         failed = [o.key for o in result.with_status(Status.FAILED)]
         raise BuildError(f"building {', '.join(failed)} failed; nothing was changed",
@@ -221,7 +220,7 @@ def build_images(config: Config, client: docker.DockerClient, names: list[str], 
 @dataclass
 class UpgradeRun:
     config: Config
-    client: docker.DockerClient
+    engine: Engine
     snap: Snapshot
     progress: Progress
     history: History = field(init=False)
@@ -233,7 +232,7 @@ class UpgradeRun:
     def __post_init__(self) -> None:
         self.history = History(self.config.deployment_dir)
         self.store = StateStore(self.config.deployment_dir)
-        self.executor = Executor(host_context(self.client, self.snap), self.snap.plan)
+        self.executor = Executor(host_context(self.engine, self.snap), self.snap.plan)
 
     @property
     def secrets(self) -> frozenset[str]:
@@ -246,7 +245,7 @@ class UpgradeRun:
         entry = self._start_entry(su, log)
         unit = next(u for u in self.snap.desired.services if u.name == su.service)
         for volume in unit.volumes:
-            actions.ensure_volume(self.client, self.snap.desired.deployment, volume)
+            actions.ensure_volume(self.engine, self.snap.desired.deployment, volume)
         due = {s.id for s in self.snap.plan.steps if s.run}
         before, after = step_order(self.snap.desired, due, su.service)
         try:
@@ -274,10 +273,10 @@ class UpgradeRun:
         entry = self.history.add(Entry(id=0, time=time.time(), service=su.service, kind="upgrade", state=PENDING,
                                        note=f"to {self.config.globals.image_tag}"))
         if su.databases:
-            db = backup.database_container(self.client, self.snap.desired.deployment)
-            schema = {d: backup.fingerprint(db, d) for d in su.databases}
+            db = backup.database_container(self.engine, self.snap.desired.deployment)
+            schema = {d: backup.fingerprint(self.engine, db, d) for d in su.databases}
             folder = backup.backup_dir(self.config.deployment_dir, str(entry.id))
-            taken = tuple(backup.dump(self.client, db, d, folder / f"{d}.sql.gz") for d in su.databases)
+            taken = tuple(backup.dump(self.engine, db, d, folder / f"{d}.sql.gz") for d in su.databases)
             log += [f"backed up {b.database} to {b.path} ({b.size} bytes)" for b in taken]
             entry = dataclasses.replace(entry, backups=taken, schema=schema)
             self.history.update(entry)
@@ -306,18 +305,18 @@ class UpgradeRun:
                 self._swap_one(change, wanted[change.key], log)
         for change in su.changes:  # one-shot remains of an interrupted run
             if change.action is Action.REMOVE and change.container_id:
-                actions.remove(self.client, change.container_id)
+                actions.remove(self.engine, change.container_id)
 
     def _swap_one(self, change: ContainerChange, want: DesiredContainer, log: list[str]) -> None:
         actual: ActualState = self.snap.actual
         have = actual.main(want.key)
         aside = next((c for c in actual.containers if c.key == want.key and c.aside), None)
-        client = self.client
-        old = actions.get_container(client, have.id) if have else None
+        engine = self.engine
+        old = actions.get_container(engine, have.id) if have else None
         if aside is not None and old is None:  # interrupted between "set aside" and "new created"
-            old = actions.get_container(client, aside.id)
+            engine.rename(aside.id, want.name)
+            old = actions.get_container(engine, aside.id)
             assert old is not None
-            old.rename(want.name)
         elif old is not None and change.action in (Action.NOOP, Action.START):
             if aside is not None or change.action is Action.START:
                 self._finish_interrupted(want, old, aside.id if aside else None, log)
@@ -326,42 +325,30 @@ class UpgradeRun:
         previous = dict(have.files) if have else {}
         actions.write_config_dir(config_dir, want.files)
         start = time.monotonic()
-        swap(client, self.snap.desired.deployment, old, want, self.secrets, self.progress,
-             wait=lambda new: actions.wait_healthy(client, new, want, self.secrets, self.progress),
+        swap(engine, self.snap.desired.deployment, old, want, self.secrets, self.progress,
+             wait=lambda new: actions.wait_healthy(engine, new, want, self.secrets, self.progress),
              on_failure=lambda: actions.write_config_dir(config_dir, previous))
         log.append(f"{want.name}: swapped to {want.image} in {time.monotonic() - start:.1f}s")
 
-    def _finish_interrupted(self, want: DesiredContainer, new: Any, aside_id: str | None, log: list[str]) -> None:
+    def _finish_interrupted(self, want: DesiredContainer, new: ContainerInfo, aside_id: str | None,
+                            log: list[str]) -> None:
         """The new container exists: make sure it serves, then drop the old one kept aside (or put it back)."""
-        client = self.client
-        assert new is not None
-        try:
-            if new.status != "running":
-                actions.start(new)
-            actions.wait_healthy(client, new, want, self.secrets, self.progress)
-        except DeployError as exc:
-            if aside_id:
-                actions.remove(client, new.id)
-                old = actions.get_container(client, aside_id)
-                if old is not None:
-                    old.rename(want.name)
-                    old.start()
-                exc.message += " (the previous container was put back)"
-            raise
-        if aside_id:
-            actions.remove(client, aside_id)
+        engine = self.engine
+        aside = actions.get_container(engine, aside_id) if aside_id else None
+        finish(engine, self.snap.desired.deployment, aside, new, want, self.secrets, self.progress,
+               wait=lambda c: actions.wait_healthy(engine, c, want, self.secrets, self.progress))
         log.append(f"{want.name}: finished the interrupted swap")
 
     def _finish(self, su: ServiceUpgrade, entry: Entry, log: list[str]) -> Entry:
         desired = self.snap.desired
-        volumes = actions.volume_ids(self.client, desired.deployment)
+        volumes = actions.volume_ids(self.engine, desired.deployment)
         for step in desired.steps_of(su.service):  # replaced steps count as done: deploy has nothing to redo
             if step.name in desired.replaced.get(su.service, ()):
                 self.store.set_stamp(step.id, step_stamp(step, volumes))
         after: dict[str, str] = {}
         if su.databases:
-            db = backup.database_container(self.client, desired.deployment)
-            after = {d: backup.fingerprint(db, d) for d in su.databases}
+            db = backup.database_container(self.engine, desired.deployment)
+            after = {d: backup.fingerprint(self.engine, db, d) for d in su.databases}
         records = tuple(record_of(w) for w in desired.containers_of(su.service))
         changed = schema_changed(entry.schema, after) if entry.schema else False
         done = dataclasses.replace(entry, state=DONE, time=time.time(), containers=records, schema=after,
@@ -373,10 +360,10 @@ class UpgradeRun:
         return done
 
 
-def run_upgrade(config: Config, configured_tag: str, client: docker.DockerClient, snap: Snapshot,
+def run_upgrade(config: Config, configured_tag: str, engine: Engine, snap: Snapshot,
                 up: UpgradePlan, progress: Progress) -> tuple[list[Entry], dict[str, list[str]]]:
     """Upgrade the planned services one at a time, in dependency order; stops at the first failure."""
-    run = UpgradeRun(config, client, snap, progress, configured_tag)
+    run = UpgradeRun(config, engine, snap, progress, configured_tag)
     entries = []
     for su in up.services:
         entry = run.service(su)

@@ -17,12 +17,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import docker
-import docker.errors
-
 from berth.config.loader import Config
 from berth.engine import labels
-from berth.engine.docker_engine import engine_errors
+from berth.engine.base import Engine
+from berth.errors import EngineError
 from berth.guest.qemu import MARKER
 
 BOOT_TIMEOUT_S = 15.0  # a working KVM boots the guest to its marker in ~2 s (TCG, for comparison, ~8 s)
@@ -91,29 +89,30 @@ def save_host_decision(decision: VirtDecision, image_id: str, cache: Path = HOST
         pass  # only a cache: the next deployment tests again
 
 
-def decide(config: Config, client: docker.DockerClient, image_ref: str) -> VirtDecision:
+def decide(config: Config, engine: Engine, image_ref: str) -> VirtDecision:
     """KVM if a test guest boots with it (cached per host boot), else qemu with the reason."""
     cached = cached_decision(config)
     if cached is not None:
         return cached
     problem = kvm_openable()
-    image_id = _image_id(client, image_ref)
+    image_id = _image_id(engine, image_ref)
     if problem:
         decision = VirtDecision("qemu", problem, host_boot_id())
     elif (known := host_decision(image_id)) is not None:
         decision = known
     else:
-        decision = boot_test(client, image_ref)
+        decision = boot_test(engine, image_ref)
         save_host_decision(decision, image_id)
     save_decision(config, decision)
     return decision
 
 
-def _image_id(client: docker.DockerClient, image_ref: str) -> str:
+def _image_id(engine: Engine, image_ref: str) -> str:
     try:
-        return str(client.images.get(image_ref).id)
-    except docker.errors.DockerException:
+        found = engine.image(image_ref)
+    except EngineError:
         return ""
+    return found.id if found else ""
 
 
 _ESCAPES = re.compile(r"\x1b(\[[0-9;?]*[A-Za-z]|.)")
@@ -124,7 +123,7 @@ def _printable(line: str) -> str:
     return "".join(ch for ch in _ESCAPES.sub("", line) if ch.isprintable()).strip()
 
 
-def boot_test(client: docker.DockerClient, image_ref: str, timeout: float = BOOT_TIMEOUT_S,
+def boot_test(engine: Engine, image_ref: str, timeout: float = BOOT_TIMEOUT_S,
               accel: str = "kvm") -> VirtDecision:
     """Boot the test guest under `accel` in a throw-away container; the marker on its console decides.
 
@@ -138,27 +137,26 @@ def boot_test(client: docker.DockerClient, image_ref: str, timeout: float = BOOT
                "-kernel", f"/guest/{art.kernel.name}", "-initrd", f"/guest/{art.ramdisk.name}",
                "-append", "console=ttyS0 berth.dhcp_tries=1 berth.metadata_timeout=1", "-net", "none"]
     start = time.monotonic()
-    with engine_errors("starting the KVM boot test"):
-        container = client.containers.run(
-            image_ref, command=command, detach=True, network_mode="none",
-            devices=["/dev/kvm:/dev/kvm:rwm"] if accel == "kvm" else [],
-            volumes={str(folder): {"bind": "/guest", "mode": "ro"}}, labels={labels.MANAGED: "true"},
-        )
+    spec = {"image": image_ref, "command": command, "network_mode": "none",
+            "devices": ["/dev/kvm:/dev/kvm:rwm"] if accel == "kvm" else [], "volumes": [f"{folder}:/guest:ro"]}
+    container = engine.create_container(f"berth-kvm-test-{os.getpid()}-{int(start)}", spec,
+                                        {labels.MANAGED: "true"})
     try:
+        engine.start(container.id)
         while time.monotonic() - start < timeout:
-            if MARKER in container.logs().decode(errors="replace"):
+            if MARKER in engine.logs(container.id):
                 seconds = time.monotonic() - start
                 return VirtDecision("kvm" if accel == "kvm" else "qemu",
                                     f"a test guest booted with {accel} in {seconds:.1f}s", host_boot_id(), seconds)
-            container.reload()
-            if container.status == "exited":
+            now = engine.container(container.id)
+            if now is None or now.state == "exited":
                 break
             time.sleep(0.5)
-        tail = " | ".join(_printable(line) for line in container.logs(tail=3).decode(errors="replace").splitlines())
+        tail = " | ".join(_printable(line) for line in engine.logs(container.id, tail=3).splitlines())
         return VirtDecision("qemu", f"/dev/kvm opens but a test guest did not boot with {accel} within {timeout:.0f}s"
                             + (f" ({tail[-200:]})" if tail else ""), host_boot_id(), time.monotonic() - start)
     finally:
         try:
-            container.remove(force=True)
-        except docker.errors.APIError:
+            engine.remove(container.id, force=True)
+        except EngineError:
             pass

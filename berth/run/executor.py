@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import docker
-
+from berth.engine.base import ContainerInfo, Engine
 from berth.errors import DeployError
 from berth.plan.model import Action, ContainerChange, Plan
-from berth.run import actions
+from berth.run import actions, swap
 from berth.run.database import ensure_database
 from berth.run.events import Status
 from berth.run.scheduler import EventSink, RunResult, Task, run_graph
@@ -59,7 +58,7 @@ class Timings:
 class HostContext:
     """What the executor needs besides the plan: engine, desired values, state files, Keystone access."""
 
-    client: docker.DockerClient
+    engine: Engine
     desired: DesiredState
     deployment_dir: Path
     passwords: Mapping[str, Any]
@@ -112,10 +111,10 @@ class Executor:
         if not steps and all(c.action is Action.NOOP for c in changes):
             self._wait_starting(changes, wanted, progress)
             return Status.CACHED
-        ids = {w.image: actions.ensure_image(self.h.client, w.image, progress) for w in wanted}
+        ids = {w.image: actions.ensure_image(self.h.engine, w.image, progress) for w in wanted}
         wanted = [container_with_image_id(w, ids) for w in wanted]
         for volume in unit.volumes:
-            actions.ensure_volume(self.h.client, self.h.desired.deployment, volume)
+            actions.ensure_volume(self.h.engine, self.h.desired.deployment, volume)
         for want in wanted:
             actions.write_config_dir(self._config_dir(want.key), want.files)
         desired_steps = [step_with_image_id(s, ids) for s in self.h.desired.steps_of(unit.name) if s.name in steps]
@@ -137,40 +136,38 @@ class Executor:
         for change in changes:
             have = self.h.actual.main(change.key) if self.h.actual else None
             if have and have.health == "starting" and change.key in by_key:
-                container = actions.get_container(self.h.client, have.id)
+                container = actions.get_container(self.h.engine, have.id)
                 if container is not None:
                     self._health(container, by_key[change.key], progress)
 
     # --- containers ----------------------------------------------------------------------------------------------
 
     def _apply(self, change: ContainerChange, want: DesiredContainer, progress: Progress, done: list[str]) -> None:
-        client, deployment = self.h.client, self.h.desired.deployment
-        old = actions.get_container(client, change.container_id) if change.container_id else None
+        engine, deployment = self.h.engine, self.h.desired.deployment
+        old = actions.get_container(engine, change.container_id) if change.container_id else None
         action = change.action if old is not None or change.action is Action.CREATE else Action.CREATE
         if action is Action.NOOP:
             return
         progress(f"{want.name}: {action.value}")
         if action is Action.CREATE:
-            actions.remove(client, want.name)  # a stray container with the same name (e.g. unlabelled remains)
-            container = actions.create(client, deployment, want)
-            actions.start(container)
+            container = swap.swap(engine, deployment, None, want, self.secrets, progress, wait=lambda new: None)
         elif action is Action.RECREATE:
             assert old is not None
             previous = dict(self._previous_files(change))
-            actions.replace_container(
-                client, deployment, old, want, self.secrets, progress,
-                on_failure=lambda: actions.write_config_dir(self._config_dir(want.key), previous),
-                wait=lambda new: self._health(new, want, progress))
+            swap.swap(engine, deployment, old, want, self.secrets, progress,
+                      wait=lambda new: self._health(new, want, progress),
+                      on_failure=lambda: actions.write_config_dir(self._config_dir(want.key), previous),
+                      allow_overlap=False)
             done.append(f"{want.name}: recreated")
             return
         elif action is Action.RESTART:
             assert old is not None
-            actions.stop(old, want.stop_timeout)
-            actions.start(old)
+            actions.stop(engine, old, want.stop_timeout)
+            actions.start(engine, old)
             container = old
         else:
             assert old is not None
-            actions.start(old)
+            actions.start(engine, old)
             container = old
         self._health(container, want, progress)
         if action is Action.RESTART:
@@ -182,11 +179,11 @@ class Executor:
         have = self.h.actual.main(change.key) if self.h.actual else None
         return have.files if have else {}
 
-    def _health(self, container: Any, want: DesiredContainer, progress: Progress) -> None:
+    def _health(self, container: ContainerInfo, want: DesiredContainer, progress: Progress) -> None:
         start = time.monotonic()
         progress(f"{want.name}: waiting for health")
         try:
-            actions.wait_healthy(self.h.client, container, want, self.secrets, progress)
+            actions.wait_healthy(self.h.engine, container, want, self.secrets, progress)
         finally:
             self.timings.add("health", want.name, time.monotonic() - start)
 
@@ -194,7 +191,7 @@ class Executor:
         for change in self.plan.for_service(service):
             if change.action is Action.REMOVE and change.container_id:
                 progress(f"{change.name}: removing ({change.reasons[0]})")
-                actions.remove(self.h.client, change.container_id)
+                actions.remove(self.h.engine, change.container_id)
                 self.results.setdefault(service, []).append(f"{change.name}: removed")
 
     # --- steps ---------------------------------------------------------------------------------------------------
@@ -208,7 +205,7 @@ class Executor:
                 self._run_step(step, progress)
             finally:
                 self.timings.add("step", step.id, time.monotonic() - start)
-            volumes = actions.volume_ids(self.h.client, self.h.desired.deployment)
+            volumes = actions.volume_ids(self.h.engine, self.h.desired.deployment)
             self.store.set_stamp(step.id, step_stamp(step, volumes))
             done.append(f"step {step.name}: done in {time.monotonic() - start:.1f}s")
 
@@ -216,7 +213,7 @@ class Executor:
         if step.kind == "oneshot":
             assert step.container is not None
             actions.write_config_dir(self._config_dir(step.container.key), step.container.files)
-            actions.run_oneshot(self.h.client, self.h.desired.deployment, step.container, step.timeout,
+            actions.run_oneshot(self.h.engine, self.h.desired.deployment, step.container, step.timeout,
                                 self.secrets, progress)
         elif step.kind == "database":
             self._database(step)

@@ -4,82 +4,70 @@ that a no-op deploy is dominated by rendering, not by the engine."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
-from typing import Any
-
-import docker
 
 from berth.engine import labels
-from berth.engine.docker_engine import engine_errors
+from berth.engine.base import ContainerInfo, Engine, ImageInfo, VolumeInfo
 from berth.state.actual import ActualContainer, ActualState
 from berth.state.store import StateStore
-
-_HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 
 
 def config_root(deployment_dir: Path) -> Path:
     return deployment_dir / "config"
 
 
-def observe(client: docker.DockerClient, deployment: str, deployment_dir: Path) -> ActualState:
+def observe(engine: Engine, deployment: str, deployment_dir: Path) -> ActualState:
     """Containers and volumes labelled with this deployment, every image reference, and the state file."""
-    selector = f"{labels.DEPLOYMENT}={deployment}"
-    with engine_errors("listing containers"):
-        rows = client.api.containers(all=True, filters={"label": selector})
-    with engine_errors("listing images"):
-        images = client.api.images()
-    with engine_errors("listing volumes"):
-        volumes = client.api.volumes(filters={"label": selector}).get("Volumes") or []
+    selector = {labels.DEPLOYMENT: deployment}
+    rows = engine.containers(selector)
+    images = engine.images()
+    volumes = engine.volumes(selector)
     state = StateStore(deployment_dir).read()
     containers = tuple(_container(row, state["applied"], config_root(deployment_dir)) for row in rows)
     return ActualState(
         deployment=deployment,
         containers=tuple(sorted(containers, key=lambda c: c.name)),
         images=image_refs(images),
-        volumes={v["Name"]: volume_identity(v) for v in volumes},
+        volumes={v.name: volume_identity(v) for v in volumes},
         stamps=dict(state["stamps"]),
     )
 
 
-def volume_identity(volume: dict[str, Any]) -> str:
+def volume_identity(volume: VolumeInfo) -> str:
     """Stable identity of a volume (the engine's CreatedAt of local volumes moves, so it cannot be used)."""
-    return str((volume.get("Labels") or {}).get(labels.VOLUME_ID) or volume.get("CreatedAt", ""))
+    return volume.labels.get(labels.VOLUME_ID) or volume.created_at
 
 
-def image_refs(images: list[dict[str, Any]]) -> dict[str, str]:
+def image_refs(images: list[ImageInfo]) -> dict[str, str]:
     refs: dict[str, str] = {}
     for image in images:
-        for tag in image.get("RepoTags") or []:
+        for tag in image.tags:
             if tag != "<none>:<none>":
-                refs[tag] = image["Id"]
+                refs[tag] = image.id
     return refs
 
 
-def _container(row: dict[str, Any], applied: dict[str, str], root: Path) -> ActualContainer:
-    lab = row.get("Labels") or {}
+def _container(row: ContainerInfo, applied: dict[str, str], root: Path) -> ActualContainer:
+    lab = row.labels
     key = lab.get(labels.CONTAINER, "")
-    status = row.get("Status", "")
-    match = _HEALTH.search(status)
-    health = match.group(1).replace("health: ", "") if match else None
     try:
         spec = json.loads(lab.get(labels.SPEC, "{}"))
     except ValueError:
         spec = {}
     role = lab.get(labels.ROLE, "service")
     return ActualContainer(
-        id=row["Id"],
-        name=(row.get("Names") or ["/"])[0].lstrip("/"),
+        id=row.id,
+        name=row.name,
         key=key,
         service=lab.get(labels.SERVICE, ""),
         role=role,
-        image_id=row.get("ImageID", ""),
+        image_id=row.image_id,
         spec_hash=lab.get(labels.SPEC_HASH, ""),
-        config_hash=applied.get(row["Id"], lab.get(labels.CONFIG_HASH, "")),
+        config_hash=applied.get(row.id, lab.get(labels.CONFIG_HASH, "")),
         spec=spec,
-        state=row.get("State", ""),
-        health=health,
-        status_text=status,
+        state=row.state,
+        health=row.health,
+        status_text=row.status_text,
         files=read_config_dir(root / key) if role == "service" and key else {},
     )
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from berth.cli.main import main
-from berth.engine.docker_engine import connect
+from tests.sandbox import sdk_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -35,7 +35,7 @@ def build(config_dir: Path, logs: Path, *names: str, capsys: pytest.CaptureFixtu
 
 
 def run_with_config(image: str, config_dir: Path, *args: str) -> tuple[int, str]:
-    client = connect()
+    client = sdk_client()
     container = client.containers.run(image, list(args) or None, detach=True,
                                       volumes={str(config_dir): {"bind": "/var/lib/berth/config", "mode": "ro"}})
     try:
@@ -61,7 +61,7 @@ def test_build_then_cached(built_memcached: tuple[Path, Path], capsys: pytest.Ca
     code, second = build(config, logs, "memcached", capsys=capsys)
     assert code == 0
     assert {v["status"] for v in second.values()} == {"cached"}
-    labels = connect().images.get(f"{NAMESPACE}/memcached:zed").labels
+    labels = sdk_client().images.get(f"{NAMESPACE}/memcached:zed").labels
     assert labels["berth.image.name"] == "memcached" and len(labels["berth.image.hash"]) == 64
     assert labels["berth.image.base-source"]
 

@@ -19,8 +19,7 @@ import pytest
 
 from berth.cli.main import main
 from berth.engine import labels
-from berth.engine.docker_engine import connect
-from tests.sandbox import build_images, remove_deployment, write_config
+from tests.sandbox import build_images, remove_deployment, sdk_client, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +43,7 @@ def started(client: docker.DockerClient) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory):
-    client = connect()
+    client = sdk_client()
     destroy(client)
     root = tmp_path_factory.mktemp("deploy")
     config_dir = write_config(root, deployment=DEPLOYMENT, address=ADDRESS, epmd_port=4381, services=SERVICES)

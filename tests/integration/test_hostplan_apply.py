@@ -15,12 +15,11 @@ import pytest
 
 from berth.cli.main import main
 from berth.config.loader import load_config
-from berth.engine import labels
-from berth.engine.docker_engine import connect
+from berth.engine import connect, labels
 from berth.lifecycle.hostplans import host_plan
 from berth.state.actual import ActualState
 from berth.state.observe import observe
-from tests.sandbox import BERTH, build_images, remove_deployment, write_config
+from tests.sandbox import BERTH, build_images, remove_deployment, sdk_client, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +30,7 @@ SERVICES = ("mariadb", "memcached", "keystone")
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory):
-    client = connect()
+    client = sdk_client()
     remove_deployment(client, DEPLOYMENT)
     root = tmp_path_factory.mktemp("hostplan")
     config_dir = write_config(root, deployment=DEPLOYMENT, address=ADDRESS, epmd_port=4384, services=SERVICES)
@@ -52,7 +51,7 @@ def test_a_plan_read_back_from_json_applies_like_the_one_in_memory(env) -> None:
     # the same configuration planned in memory, with the images this engine holds (the shipped plan was made
     # without them, as for a host that pulls them: the host fills in the image ids when it has them)
     config = load_config(env["config"])
-    images = observe(env["client"], DEPLOYMENT, config.deployment_dir).images
+    images = observe(connect(), DEPLOYMENT, config.deployment_dir).images
     in_memory = {c.name: c.config_hash
                  for c in host_plan(config, "localhost", ActualState(DEPLOYMENT, images=images)).desired.containers}
     proc = apply(folder / "localhost.json")

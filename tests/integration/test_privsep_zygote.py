@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from berth.cli.main import main
-from berth.engine.docker_engine import connect
+from tests.sandbox import sdk_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -91,7 +91,7 @@ def run_probe(image: str, tmp_path: Path, preload: list[str]) -> dict[str, Any]:
     if preload:
         data["privsep_preload"] = preload
     (config / "config.json").write_text(json.dumps(data))
-    container = connect().containers.run(
+    container = sdk_client().containers.run(
         image, detach=True, cap_add=["NET_ADMIN", "SYS_ADMIN"],
         volumes={str(config): {"bind": "/var/lib/berth/config", "mode": "ro"},
                  str(tmp_path / "probe" / "berth_probe.py"): {

@@ -13,6 +13,7 @@ from berth.cli.main import main
 from berth.engine.docker_engine import connect
 from berth.images import registry
 from berth.images.bundle import export_bundle, import_bundle, read_manifest
+from tests.sandbox import sdk_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -37,7 +38,7 @@ def running_registry(config_dir: Path):  # type: ignore[no-untyped-def]
     state = registry.start(client, f"{NAMESPACE}/registry:zed", PORT, NAME, volume=NAME)
     yield state
     registry.stop(client, PORT, NAME)
-    client.volumes.get(NAME).remove(force=True)
+    client.remove_volume(NAME, force=True)
 
 
 def catalog() -> list[str]:
@@ -53,15 +54,15 @@ def catalog() -> list[str]:
 def test_registry_runs_on_loopback_and_receives_pushes(running_registry: registry.RegistryStatus) -> None:
     assert running_registry.running and running_registry.address == f"127.0.0.1:{PORT}"
     client = connect()
-    ports = client.containers.get(NAME).attrs["HostConfig"]["PortBindings"]
+    ports = sdk_client().containers.get(NAME).attrs["HostConfig"]["PortBindings"]
     assert ports == {"5000/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(PORT)}]}
     assert catalog() == []
     ref = f"127.0.0.1:{PORT}/{NAMESPACE}/registry:zed"
-    client.api.tag(f"{NAMESPACE}/registry:zed", ref.rsplit(":", 1)[0], "zed")
+    client.tag(f"{NAMESPACE}/registry:zed", ref)
     try:
         registry.push(client, ref)
     finally:
-        client.api.remove_image(ref)
+        client.remove_image(ref)
     assert catalog() == [f"{NAMESPACE}/registry"]
 
 
@@ -76,11 +77,13 @@ def test_bundle_round_trip(config_dir: Path, tmp_path: Path) -> None:
     bundle = tmp_path / "images.tar.gz"
     exported = export_bundle(client, [ref], bundle)
     assert [i.ref for i in read_manifest(bundle)] == [ref]
-    expected = client.images.get(ref).labels["berth.image.hash"]
-    client.api.remove_image(ref)  # the tag goes; berth/registry (same id) may keep the layers
+    before = client.image(ref)
+    assert before is not None
+    client.remove_image(ref)  # the tag goes; berth/registry (same id) may keep the layers
     imported = import_bundle(client, bundle)
     assert imported == exported
-    assert client.images.get(ref).labels["berth.image.hash"] == expected
+    after = client.image(ref)
+    assert after is not None and after.labels["berth.image.hash"] == before.labels["berth.image.hash"]
 
 
 def test_import_refuses_a_file_that_is_no_bundle(tmp_path: Path) -> None:

@@ -19,8 +19,7 @@ import yaml
 
 from berth.cli.main import main
 from berth.engine import labels
-from berth.engine.docker_engine import connect
-from tests.sandbox import build_images, remove_deployment, write_config
+from tests.sandbox import build_images, remove_deployment, sdk_client, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +41,7 @@ def containers(client: docker.DockerClient) -> list[Any]:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory):
-    client = connect()
+    client = sdk_client()
     destroy(client)
     root = tmp_path_factory.mktemp("services-api")
     config_dir = write_config(root, deployment=DEPLOYMENT, address=ADDRESS, epmd_port=4383, services=SERVICES)

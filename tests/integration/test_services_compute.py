@@ -28,6 +28,7 @@ DEPLOYMENT = "berthcmpit"
 API_ADDRESS = "127.0.0.32"
 EXT_IF = "berthcit-ext0"
 VNI_RANGE = "7001:7100"
+EPMD_PORT = 4387  # its own Erlang ports: an all-in-one cloud left running holds 4369/25672
 SERVICES = ["mariadb", "rabbitmq", "memcached", "keystone", "glance", "placement", "nova", "neutron"]
 
 
@@ -44,8 +45,7 @@ def write_config(config_dir: Path) -> None:
         "deployment_name": DEPLOYMENT, "api_address": API_ADDRESS, "state_dir": str(state),
         "log_dir": str(config_dir / "log"), "neutron_external_interface": EXT_IF,
         "tenant_network_vni_range": VNI_RANGE,
-        # Erlang's ports are host-wide: an all-in-one cloud beside the tests holds the defaults
-        "rabbitmq_epmd_port": 4385, "rabbitmq_dist_port": 25685,
+        "rabbitmq_epmd_port": EPMD_PORT, "rabbitmq_dist_port": EPMD_PORT + 21300,
     }
     data.update({f"enable_{name}": True for name in SERVICES})
     data.update({"enable_heat": False, "enable_horizon": False})

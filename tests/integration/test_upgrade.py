@@ -23,8 +23,7 @@ import yaml
 
 from berth.cli.main import main
 from berth.engine import labels
-from berth.engine.docker_engine import connect
-from tests.sandbox import remove_deployment, write_config
+from tests.sandbox import remove_deployment, sdk_client, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +44,7 @@ def wipe(client: docker.DockerClient) -> None:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory):
-    client = connect()
+    client = sdk_client()
     wipe(client)
     root = tmp_path_factory.mktemp("upgrade")
     config = write_config(root, deployment=DEPLOYMENT, address=ADDRESS, epmd_port=4391, services=SERVICES,

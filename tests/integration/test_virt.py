@@ -23,7 +23,7 @@ def env(tmp_path_factory):
     assert main(["--quiet", "--config-dir", str(root), "genpwd"]) == 0
     config = load_config(root)
     ref = image_ref(config, LIBVIRT_IMAGE)
-    if not client.images.list(name=ref):
+    if client.image(ref) is None:
         assert main(["--quiet", "--config-dir", str(root), "build", LIBVIRT_IMAGE]) == 0
     return {"client": client, "root": root, "ref": ref}
 

@@ -10,24 +10,26 @@ import pytest
 from berth.cli.main import main
 from berth.engine.docker_engine import connect
 from berth.errors import DeployError
-from berth.run.actions import _create_unconfined, wait_healthy
+from berth.run.actions import wait_healthy
 from berth.state.desired import DesiredContainer
+from tests.sandbox import sdk_client
 
 pytestmark = pytest.mark.integration
 IMAGE = "berth/base:zed"
 
 
 @pytest.fixture(scope="module")
-def client():
-    client = connect()
-    if not client.images.list(name=IMAGE):
+def engine():
+    engine = connect()
+    if engine.image(IMAGE) is None:
         assert main(["--quiet", "build", "base"]) == 0
-    return client
+    return engine
 
 
-def _run(client, script: str):
-    """A container whose first start fails (it leaves a marker), under an on-failure restart policy."""
-    return client.containers.run(
+def _run(script: str):
+    """A container whose first start fails (it leaves a marker), under an on-failure restart policy (the SDK:
+    berth's specs have no retry count)."""
+    return sdk_client().containers.run(
         IMAGE, entrypoint=["/bin/sh", "-c", script], name=f"berthtest-wait-{uuid.uuid4().hex[:8]}",
         detach=True, restart_policy={"Name": "on-failure", "MaximumRetryCount": 5}, labels={"berth.test": "wait-healthy"},
     )
@@ -50,23 +52,24 @@ def _settle(container, restarts: int, timeout: float = 20.0) -> None:
     raise AssertionError(f"container did not restart {restarts} time(s): {container.attrs['State']}")
 
 
-def test_an_earlier_crash_does_not_fail_a_now_healthy_container(client):
+def test_an_earlier_crash_does_not_fail_a_now_healthy_container(engine):
     # the writable layer survives restarts of the same container, so the second start succeeds
-    container = _run(client, "if [ -e /var/tmp/crashed ]; then touch /tmp/ready; exec sleep 300; fi; "
+    container = _run("if [ -e /var/tmp/crashed ]; then touch /tmp/ready; exec sleep 300; fi; "
                              "touch /var/tmp/crashed; exit 3")
     try:
         _settle(container, restarts=1)
-        wait_healthy(client, container, _want(container.name), secrets=(), progress=lambda m: None)
+        wait_healthy(engine, engine.container(container.id), _want(container.name), secrets=(),
+                     progress=lambda m: None)
     finally:
         container.remove(force=True)
 
 
-def test_a_crash_during_the_wait_fails_fast_with_the_log(client):
-    container = _run(client, "echo starting-and-crashing; sleep 2; exit 4")
+def test_a_crash_during_the_wait_fails_fast_with_the_log(engine):
+    container = _run("echo starting-and-crashing; sleep 2; exit 4")
     try:
         start = time.monotonic()
         with pytest.raises(DeployError, match="keeps restarting|exited with status") as info:
-            wait_healthy(client, container, _want(container.name, timeout=60), secrets=(),
+            wait_healthy(engine, engine.container(container.id), _want(container.name, timeout=60), secrets=(),
                          progress=lambda m: None)
         assert time.monotonic() - start < 30
         assert any("starting-and-crashing" in line for line in info.value.details)
@@ -74,25 +77,23 @@ def test_a_crash_during_the_wait_fails_fast_with_the_log(client):
         container.remove(force=True)
 
 
-def test_systempaths_unconfined_gives_a_writable_proc_sys(client):
+def test_systempaths_unconfined_gives_a_writable_proc_sys(engine):
     """The CLI-only option is translated for the engine: /proc/sys is writable (with NET_ADMIN, a sysctl)."""
-    from berth.run.actions import create_kwargs
+    from berth.run.actions import create
 
     name = f"berthtest-sysctl-{uuid.uuid4().hex[:8]}"
     spec = {"image": IMAGE, "network_mode": "none", "environment": {}, "volumes": [], "cap_add": ["NET_ADMIN"],
             "privileged": False, "devices": [], "security_opt": ["systempaths=unconfined"], "init": False,
-            "restart": "no"}
+            "restart": "no", "entrypoint": ["sleep", "300"]}
     want = DesiredContainer(key=name, service="test", name=name, host="localhost", image=IMAGE, image_id=None,
                             spec=spec)
-    kwargs = {**create_kwargs(want), "entrypoint": ["sleep", "300"], "labels": {"berth.test": "sysctl"}}
-    container = _create_unconfined(client, kwargs)
+    container = create(engine, "berthtest-sysctl", want)
     try:
-        container.start()
+        engine.start(container.id)
         script = "echo 1 > /proc/sys/net/ipv4/ip_forward && cat /proc/sys/net/ipv4/ip_forward"
-        code, out = container.exec_run(["sh", "-c", script])
-        assert code == 0, out
-        assert out.decode().strip() == "1"
-        container.reload()
-        assert container.attrs["HostConfig"]["MaskedPaths"] == []
+        result = engine.exec(container.id, ["sh", "-c", script])
+        assert result.code == 0, result.output
+        assert result.output.strip() == "1"
+        assert sdk_client().containers.get(container.id).attrs["HostConfig"]["MaskedPaths"] == []
     finally:
-        container.remove(force=True)
+        engine.remove(container.id)

@@ -22,7 +22,7 @@ from berth.errors import DeployError
 @pass_app
 def apply_plan_cmd(app: AppContext, plan_file: Path) -> None:
     """Apply a host plan written by berth (JSON, mode 0600) on this host's container engine."""
-    from berth.engine.docker_engine import connect
+    from berth.engine import connect
     from berth.lifecycle.deploy import converge_host, raise_for
     from berth.lifecycle.hostplans import changed_since
     from berth.plan.hostplan import read
@@ -30,14 +30,14 @@ def apply_plan_cmd(app: AppContext, plan_file: Path) -> None:
     from berth.ui.progress import reporter_for
 
     plan = read(plan_file)
-    client = connect()
-    changed = changed_since(plan.actual, observe(client, plan.deployment, Path(plan.deployment_dir)))
+    engine = connect()
+    changed = changed_since(plan.actual, observe(engine, plan.deployment, Path(plan.deployment_dir)))
     if changed:
         raise DeployError(f"host {plan.host} changed since its plan was made; nothing was applied",
                           "make the plan again from the host's current state", details=changed)
     keys = [u.name for u in plan.desired.services if u.name in plan.plan.services]
     with reporter_for(keys, json=app.json, quiet=app.quiet, verbose=app.verbose, words=WORDS) as sink:
-        outcome = converge_host(plan, client, on_event=sink)
+        outcome = converge_host(plan, engine, on_event=sink)
     if app.json:
         click.echo(json.dumps({"host": plan.host, "results": outcome.to_dict()}, indent=2))
     raise_for(outcome)

@@ -7,12 +7,12 @@ import os
 from pathlib import Path
 
 import click
-from docker import DockerClient
 from rich.console import Console
 from rich.table import Table
 
 from berth.cli.context import AppContext, pass_app
 from berth.config.globals import GlobalsBase
+from berth.engine.base import Engine
 from berth.errors import BuildError, ConfigError
 from berth.images.builder import ROOTFS_TASK, BuildOptions, BuildPlan, plan_build, run_build
 from berth.run.events import Status
@@ -43,8 +43,8 @@ def image_globals(app: AppContext) -> GlobalsBase:
 
 
 def make_plan(app: AppContext, names: tuple[str, ...], force: bool,
-              override: Path | None) -> tuple[DockerClient, BuildPlan]:
-    from berth.engine.docker_engine import connect
+              override: Path | None) -> tuple[Engine, BuildPlan]:
+    from berth.engine import connect
 
     globals_ = image_globals(app)
     client = connect()
@@ -103,7 +103,7 @@ def summary(app: AppContext, plan: BuildPlan, result: RunResult, logs_dir: Path)
             console.print(f"  {error.hint}", markup=False)  # type: ignore[union-attr]
 
 
-def push_images(app: AppContext, client: DockerClient, plan: BuildPlan, result: RunResult) -> None:
+def push_images(app: AppContext, client: Engine, plan: BuildPlan, result: RunResult) -> None:
     from berth.images.registry import push
 
     for name, item in plan.images.items():

@@ -25,7 +25,7 @@ def _checks_output(app: AppContext, checks: list) -> None:  # type: ignore[type-
 
 def _prechecks(app: AppContext, services: list[str] | None, show_ok: bool) -> None:
     """Run every check; raise PrecheckError (exit 5) listing each failure with its fix."""
-    from berth.engine.docker_engine import connect
+    from berth.engine import connect
     from berth.lifecycle.deploy import snapshot
     from berth.lifecycle.prechecks import failed, run_prechecks
 
@@ -79,7 +79,7 @@ def deploy_cmd(app: AppContext, plan_only: bool, yes: bool, skip_prechecks: bool
     Without SERVICES the whole deployment; with them only those services (their dependencies must be up).
     Running it again after a failure finishes the job; with nothing changed it changes nothing.
     """
-    from berth.engine.docker_engine import connect
+    from berth.engine import connect
     from berth.lifecycle.deploy import check_services, converge_host, raise_for, snapshot
     from berth.lifecycle.show import plan_lines
     from berth.ui.progress import reporter_for

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import click
-from docker import DockerClient
 
 from berth.cli.commands.build import make_plan
 from berth.cli.context import AppContext, pass_app
+from berth.engine.base import Engine
 from berth.errors import ConfigError
 from berth.images.registry import RegistryStatus
 
@@ -51,7 +51,7 @@ def images_group() -> None:
 @pass_app
 def export_cmd(app: AppContext, file: Path, names: tuple[str, ...], level: int) -> None:
     """Write images NAMES (default: core) and their parents to a compressed bundle FILE."""
-    from berth.engine.docker_engine import connect
+    from berth.engine import connect
     from berth.images.bundle import export_bundle
 
     refs = _refs(app, names)
@@ -64,7 +64,7 @@ def export_cmd(app: AppContext, file: Path, names: tuple[str, ...], level: int) 
 @pass_app
 def import_cmd(app: AppContext, file: Path) -> None:
     """Load a bundle made by `berth images export` and check its manifest."""
-    from berth.engine.docker_engine import connect
+    from berth.engine import connect
     from berth.images.bundle import import_bundle
 
     _report(app, "imported", file, import_bundle(connect(), file))
@@ -84,9 +84,9 @@ def registry_group() -> None:
     """The local image registry container (berth_registry on 127.0.0.1:<registry_port>)."""
 
 
-def _registry_context(app: AppContext) -> tuple[DockerClient, int, str]:
+def _registry_context(app: AppContext) -> tuple[Engine, int, str]:
     from berth.cli.commands.build import image_globals
-    from berth.engine.docker_engine import connect
+    from berth.engine import connect
     from berth.images.render import RenderSettings
 
     globals_ = image_globals(app)

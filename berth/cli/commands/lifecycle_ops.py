@@ -63,7 +63,7 @@ def upgrade_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, ta
     swaps with health checks (the old container is put back automatically if the new one fails: exit 7),
     a history entry for `berth rollback`. Running it again finishes an interrupted upgrade.
     """
-    from berth.engine.docker_engine import connect
+    from berth.engine import connect
     from berth.lifecycle import upgrade
     from berth.lifecycle.deploy import check_services
 
@@ -106,7 +106,7 @@ def rollback_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, t
                  restore_database: bool, service: str) -> None:
     """Return SERVICE to a recorded history entry (`berth history`): a container swap when the schema did not
     change; with a schema change only with --restore-database (restores the backup, reports the lost rows)."""
-    from berth.engine.docker_engine import connect
+    from berth.engine import connect
     from berth.lifecycle import rollback
     from berth.lifecycle.deploy import check_services
     from berth.state.history import History
@@ -117,7 +117,7 @@ def rollback_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, t
     check_services(config, [service])
     client = connect()
     actual = observe(client, config.globals.deployment_name, config.deployment_dir)
-    images = {i.id for i in client.images.list()}
+    images = {i.id for i in client.images()}
     rp = rollback.decide(History(config.deployment_dir).entries(), actual, images, service, to)
     lines = rollback.plan_lines(rp, restore_database)
     if plan_only:
@@ -166,7 +166,7 @@ def reconfigure_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool
     """Re-render the configuration and restart exactly the containers whose config hash changed."""
     import dataclasses
 
-    from berth.engine.docker_engine import connect
+    from berth.engine import connect
     from berth.lifecycle.deploy import check_services, converge_host, raise_for, snapshot
     from berth.lifecycle.maintenance import reconfigure_plan
     from berth.lifecycle.show import plan_lines

@@ -21,7 +21,7 @@ class Refused(BerthError):
 @pass_app
 def stop_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, services: tuple[str, ...]) -> None:
     """Stop the containers of SERVICES (default: all), dependents first. `berth deploy` starts them again."""
-    from berth.engine.docker_engine import connect
+    from berth.engine import connect
     from berth.errors import DeployError
     from berth.lifecycle.deploy import check_services, snapshot
     from berth.lifecycle.maintenance import op_lines, run_stop, stop_plan
@@ -51,7 +51,7 @@ def stop_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, servi
 def destroy_cmd(app: AppContext, really: bool, include_images: bool, plan_only: bool, json_flag: bool) -> None:
     """Remove this deployment: containers, volumes (data!), networks, host interfaces/namespaces/rules berth
     made, generated state. The configuration directory and database backups are kept."""
-    from berth.engine.docker_engine import connect
+    from berth.engine import connect
     from berth.lifecycle.maintenance import apply_items, destroy_plan, op_lines
 
     app.json = app.json or json_flag
@@ -75,7 +75,7 @@ def destroy_cmd(app: AppContext, really: bool, include_images: bool, plan_only: 
 @pass_app
 def pull_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool) -> None:
     """Pull every image of the enabled services from docker_registry (before an upgrade or on a new host)."""
-    from berth.engine.docker_engine import connect
+    from berth.engine import connect
     from berth.lifecycle.maintenance import op_lines, pull_plan, run_pull
 
     app.json = app.json or json_flag
@@ -95,7 +95,7 @@ def cleanup_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, wh
     """Remove leftovers: `containers` (exited, kept aside, one-shot remains of this deployment), `host`
     (interfaces/namespaces/rules of services that no longer run), `images` (berth images of this namespace used
     by no container, not the current tag, not a rollback target; dangling ones)."""
-    from berth.engine.docker_engine import connect
+    from berth.engine import connect
     from berth.lifecycle import maintenance as m
 
     app.json = app.json or json_flag

@@ -16,7 +16,7 @@ from berth.errors import NotFoundError
 @pass_app
 def status_cmd(app: AppContext, json_flag: bool, services: tuple[str, ...]) -> None:
     """Per service and container: state, health, image, uptime, and drift from what a deploy would make."""
-    from berth.engine.docker_engine import connect
+    from berth.engine import connect
     from berth.lifecycle.deploy import check_services
     from berth.lifecycle.show import table
     from berth.lifecycle.status import status_rows
@@ -44,34 +44,28 @@ def status_cmd(app: AppContext, json_flag: bool, services: tuple[str, ...]) -> N
 def logs_cmd(app: AppContext, follow: bool, tail: str, container: str) -> None:
     """A container's log (the engine log; the same lines are under /var/log/berth/<service>/), secrets masked."""
     from berth.config.passwords import mask, secret_values
-    from berth.engine import labels
-    from berth.engine.docker_engine import connect, engine_errors
+    from berth.engine import connect, labels
 
     config = app.config
-    client = connect()
+    engine = connect()
     deployment = config.globals.deployment_name
-    with engine_errors("listing containers"):
-        found = client.containers.list(all=True, filters={"label": [f"{labels.DEPLOYMENT}={deployment}",
-                                                                    f"{labels.CONTAINER}={container}"]})
-        if not found:
-            found = [c for c in client.containers.list(all=True, filters={"label": f"{labels.DEPLOYMENT}={deployment}"})
-                     if c.name == container]
+    found = engine.containers({labels.DEPLOYMENT: deployment, labels.CONTAINER: container})
+    if not found:
+        found = [c for c in engine.containers({labels.DEPLOYMENT: deployment}) if c.name == container]
     main = [c for c in found if c.labels.get(labels.ROLE, "service") == "service" and not c.name.endswith("--aside")]
     if not main:
         raise NotFoundError(f"no container `{container}` in deployment {deployment}",
                             "see `berth status` for the container names")
     secrets = secret_values(config.passwords)
-    count: int | str = int(tail) if tail.isdigit() else "all"
-    with engine_errors(f"reading the logs of {main[0].name}"):
-        stream = main[0].logs(stream=True, follow=follow, tail=count)
-        buffer = b""
-        for chunk in stream:
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                click.echo(mask(line.decode(errors="replace"), secrets))
-        if buffer:
-            click.echo(mask(buffer.decode(errors="replace"), secrets))
+    count = int(tail) if tail.isdigit() else None  # None: all
+    buffer = b""
+    for chunk in engine.stream_logs(main[0].name, count, follow):
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            click.echo(mask(line.decode(errors="replace"), secrets))
+    if buffer:
+        click.echo(mask(buffer.decode(errors="replace"), secrets))
 
 
 @click.command("post-deploy")

@@ -1,10 +1,11 @@
-"""Pure parts of the engine actions: the config directory on disk and create arguments from a spec."""
+"""Pure parts of the engine actions and the Docker engine's translation of a spec into create arguments."""
 
 from __future__ import annotations
 
 import stat
 
-from berth.run.actions import container_labels, create_kwargs, write_config_dir
+from berth.engine.docker_spec import create_args, create_kwargs
+from berth.run.actions import container_labels, write_config_dir
 from berth.state.desired import DesiredContainer
 
 SPEC = {"image": "berth/x:zed", "network_mode": "host", "environment": {"A": "1"}, "volumes": ["/c:/c:ro"],
@@ -26,9 +27,10 @@ def test_config_dir_is_private_and_exact(tmp_path):
 
 def test_create_kwargs_from_spec():
     want = DesiredContainer("x", "svc", "x", "localhost", "berth/x:zed", "sha256:1", SPEC, {})
-    kwargs = create_kwargs(want)
+    kwargs = create_kwargs(want.name, want.spec, {})
     assert kwargs["cap_add"] == ["NET_ADMIN"] and kwargs["ipc_mode"] == "host" and kwargs["init"] is True
-    assert "pid_mode" not in kwargs and "devices" not in kwargs
+    assert "pid_mode" not in kwargs and "devices" not in kwargs and "command" not in kwargs
+    assert kwargs["log_config"]["type"] == "json-file" and kwargs["volumes"] == {"/c": {"bind": "/c", "mode": "ro"}}
     assert kwargs["healthcheck"]["interval"] == 30_000_000_000
     assert kwargs["restart_policy"] == {"Name": "unless-stopped"}
     labels = container_labels("berth", want)
@@ -36,11 +38,8 @@ def test_create_kwargs_from_spec():
 
 
 def test_propagation_binds_declare_no_anonymous_volume():
-    from docker.models.containers import _create_container_args
-
     spec = {**SPEC, "volumes": ["/run/netns:/run/netns:rshared", "berth_state:/var/lib/x", "/c:/c:ro"]}
-    kwargs = create_kwargs(DesiredContainer("x", "svc", "x", "localhost", "berth/x:zed", "sha256:1", spec, {}))
-    args = _create_container_args(kwargs | {"version": "1.41"})
+    args = create_args(create_kwargs("x", spec, {}), "1.41")
     assert sorted(args["volumes"]) == ["/c", "/run/netns", "/var/lib/x"]  # the SDK's container-side paths
     assert sorted(args["host_config"]["Binds"]) == ["/c:/c:ro", "/run/netns:/run/netns:rshared",
                                                     "berth_state:/var/lib/x:rw"]
@@ -53,4 +52,22 @@ def test_one_source_mounted_twice_is_refused():
 
     spec = {**SPEC, "volumes": ["/c:/a", "/c:/b"]}
     with pytest.raises(DeployError, match="mounted twice"):
-        create_kwargs(DesiredContainer("x", "svc", "x", "localhost", "berth/x:zed", "sha256:1", spec, {}))
+        create_kwargs("x", spec, {})
+
+
+def test_systempaths_unconfined_empties_masked_and_readonly_paths():
+    spec = {**SPEC, "security_opt": ["systempaths=unconfined", "apparmor=unconfined"]}
+    host = create_args(create_kwargs("x", spec, {}), "1.41")["host_config"]
+    assert host["MaskedPaths"] == [] and host["ReadonlyPaths"] == []
+    assert host["SecurityOpt"] == ["apparmor=unconfined"]
+    plain = create_args(create_kwargs("x", SPEC, {}), "1.41")["host_config"]
+    assert "MaskedPaths" not in plain and "ReadonlyPaths" not in plain
+
+
+def test_registry_style_spec_has_command_user_and_ports():
+    spec = {"image": "r:zed", "command": ["serve"], "user": "reg", "ports": {"5000/tcp": ["127.0.0.1", 4000]},
+            "restart": "unless-stopped", "volumes": ["reg:/var/lib/reg:rw"]}
+    args = create_args(create_kwargs("reg", spec, {"berth.managed": "true"}), "1.41")
+    assert args["command"] == ["serve"] and args["user"] == "reg" and args["labels"] == {"berth.managed": "true"}
+    assert args["host_config"]["PortBindings"] == {"5000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "4000"}]}
+    assert args["host_config"]["RestartPolicy"] == {"Name": "unless-stopped"}

@@ -6,13 +6,21 @@ import json
 
 import pytest
 
+from berth.engine.base import ImageInfo, VolumeInfo
+from berth.engine.docker_engine import container_from_row
+from berth.engine.memory import MemoryEngine
 from berth.state.hashing import config_hash, spec_hash
-from berth.state.observe import _container, image_refs, read_config_dir, volume_identity
+from berth.state.observe import _container as _from_info
+from berth.state.observe import image_refs, observe, read_config_dir, volume_identity
 
 ROW = {"Id": "abc", "Names": ["/keystone"], "ImageID": "sha256:img", "State": "running",
        "Status": "Up 3 minutes (healthy)",
        "Labels": {"berth.container": "keystone", "berth.service": "keystone", "berth.config-hash": "h1",
                   "berth.spec-hash": "s1", "berth.spec": json.dumps({"init": True}), "berth.role": "service"}}
+
+
+def _container(row, applied, root):
+    return _from_info(container_from_row(row), applied, root)
 
 
 @pytest.mark.parametrize("status,health", [
@@ -42,14 +50,25 @@ def test_config_files_are_read_for_diffs(tmp_path):
 
 
 def test_image_refs_skip_untagged():
-    images = [{"Id": "sha256:1", "RepoTags": ["berth/keystone:zed"]}, {"Id": "sha256:2", "RepoTags": None},
-              {"Id": "sha256:3", "RepoTags": ["<none>:<none>"]}]
+    images = [ImageInfo("sha256:1", ("berth/keystone:zed",)), ImageInfo("sha256:2"),
+              ImageInfo("sha256:3", ("<none>:<none>",))]
     assert image_refs(images) == {"berth/keystone:zed": "sha256:1"}
 
 
 def test_volume_identity_prefers_berth_label():
-    assert volume_identity({"Labels": {"berth.volume-id": "x"}, "CreatedAt": "t"}) == "x"
-    assert volume_identity({"Labels": None, "CreatedAt": "t"}) == "t"
+    assert volume_identity(VolumeInfo("v", {"berth.volume-id": "x"}, "t")) == "x"
+    assert volume_identity(VolumeInfo("v", {}, "t")) == "t"
+
+
+def test_observe_lists_only_this_deployment(tmp_path):
+    engine = MemoryEngine()
+    engine.add_image("berth/keystone:zed", "sha256:k")
+    engine.add_container("keystone", "berth/keystone:zed", {**ROW["Labels"], "berth.deployment": "one"})
+    engine.add_container("two-keystone", "berth/keystone:zed", {"berth.deployment": "two"})
+    engine.create_volume("one_data", {"berth.deployment": "one", "berth.volume-id": "v1"})
+    actual = observe(engine, "one", tmp_path)
+    assert [c.name for c in actual.containers] == ["keystone"] and actual.containers[0].image_id == "sha256:k"
+    assert actual.images == {"berth/keystone:zed": "sha256:k"} and actual.volumes == {"one_data": "v1"}
 
 
 def test_hashes_change_with_each_input():
