@@ -61,6 +61,19 @@ def test_sdk_errors_become_berth_errors(raised: Exception, kind: type, message: 
         assert info.value.hint == BOOTSTRAP_HINT
 
 
+def test_doing_rewords_an_engine_failure_with_berths_purpose() -> None:
+    from berth.engine.base import doing
+
+    with pytest.raises(EngineRefused) as info, doing("creating database keystone"), \
+            engine_errors("running /bin/sh in container mariadb"):
+        raise docker.errors.APIError("409", explanation="container is paused")
+    assert info.value.message == "the Docker engine refused creating database keystone: container is paused"
+    assert str(info.value) == info.value.message and info.value.explanation == "container is paused"
+    with pytest.raises(EngineError, match="^lost the Docker engine while dumping database nova: gone$"), \
+            doing("dumping database nova"), engine_errors("running mariadb-dump in container mariadb"):
+        raise requests.exceptions.ConnectionError("gone")
+
+
 def test_removing_what_is_gone_is_fine_and_a_refusal_is_reported() -> None:
     engine = MemoryEngine()
     actions.remove(engine, "nothing-here")
