@@ -46,9 +46,11 @@ class ConfigError(BerthError):
 
 
 class EngineError(BerthError):
-    """The container engine is unreachable or refused a request."""
+    """The container engine is unreachable or refused a request; `doing` is the part of the message that says
+    what was being done (berth.engine.base.doing() rewords it with berth's purpose)."""
 
     exit_code = ExitCode.ENGINE
+    doing: str = ""
 
 
 class EngineRefused(EngineError):

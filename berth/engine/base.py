@@ -14,12 +14,29 @@ Unknown keys (stop_timeout) are ignored.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import IO, Any, Protocol
 
+from berth.errors import EngineError
+
 Labels = Mapping[str, str]
+
+
+@contextlib.contextmanager
+def doing(what: str) -> Iterator[None]:
+    """Say what berth was doing when the engine failed ("creating database keystone" rather than the engine's own
+    "running /bin/sh in container mariadb"), as berth's messages always have."""
+    try:
+        yield
+    except EngineError as exc:
+        if exc.doing and exc.doing != what:
+            exc.message = exc.message.replace(exc.doing, what, 1)
+            exc.args = (exc.message,)
+            exc.doing = what
+        raise
 
 
 def _frozen(value: Mapping[str, str] | None = None) -> Mapping[str, str]:

@@ -54,14 +54,19 @@ def engine_errors(doing: str) -> Iterator[None]:
     """Translate engine failures during `doing` (e.g. "starting container keystone") into EngineErrors."""
     try:
         yield
-    except docker.errors.NotFound as exc:
-        explanation = _explanation(exc)
-        raise EngineNotFound(f"the Docker engine refused {doing}: {explanation}", explanation=explanation) from exc
     except docker.errors.APIError as exc:
         explanation = _explanation(exc)
-        raise EngineRefused(f"the Docker engine refused {doing}: {explanation}", explanation=explanation) from exc
+        kind = EngineNotFound if isinstance(exc, docker.errors.NotFound) else EngineRefused
+        raise _doing(kind(f"the Docker engine refused {doing}: {explanation}", explanation=explanation),
+                     doing) from exc
     except requests.exceptions.ConnectionError as exc:
-        raise EngineError(f"lost the Docker engine while {doing}: {_short(exc)}", BOOTSTRAP_HINT) from exc
+        raise _doing(EngineError(f"lost the Docker engine while {doing}: {_short(exc)}", BOOTSTRAP_HINT),
+                     doing) from exc
+
+
+def _doing(error: EngineError, doing: str) -> EngineError:
+    error.doing = doing
+    return error
 
 
 def _explanation(exc: docker.errors.APIError) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from berth.engine import labels
-from berth.engine.base import Engine
+from berth.engine.base import Engine, doing
 from berth.errors import BuildError, NotFoundError
 
 MANIFEST = "berth-bundle.json"
@@ -37,7 +37,8 @@ def describe(engine: Engine, refs: Iterable[str]) -> list[BundleImage]:
     """Manifest entries for image references; a missing image is an error naming it."""
     found = []
     for ref in refs:
-        image = engine.image(ref)
+        with doing(f"inspecting {ref}"):
+            image = engine.image(ref)
         if image is None:
             raise NotFoundError(f"image {ref} does not exist", "build it first: `berth build <name>`")
         found.append(BundleImage(image.labels.get(labels.IMAGE_NAME, ref), ref,
@@ -103,7 +104,7 @@ def read_manifest(path: Path) -> list[BundleImage]:
 def import_bundle(engine: Engine, path: Path) -> list[BundleImage]:
     """Load the bundle into the engine and check every manifest image arrived with its hash."""
     images = read_manifest(path)
-    with gzip.open(path, "rb") as stream:
+    with gzip.open(path, "rb") as stream, doing(f"loading {path}"):
         for event in engine.load_images(_Buffered(stream)):
             if event.error:
                 raise BuildError(f"loading {path} failed: {event.error}")

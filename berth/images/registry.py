@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from berth.engine import labels
-from berth.engine.base import ContainerInfo, Engine
+from berth.engine.base import ContainerInfo, Engine, doing
 from berth.errors import BuildError, NotFoundError
 
 CONTAINER = "berth_registry"
@@ -30,7 +30,8 @@ class RegistryStatus:
 
 
 def status(engine: Engine, port: int, name: str = CONTAINER) -> RegistryStatus:
-    found = engine.container(name)
+    with doing(f"looking up container {name}"):
+        found = engine.container(name)
     address = f"127.0.0.1:{port}"
     if found is None:
         return RegistryStatus(False, "absent", address)
@@ -50,30 +51,37 @@ def start(engine: Engine, image_ref: str, port: int, name: str = CONTAINER,
 
     `extra_address`: publish on that address too (besides loopback); a container published elsewhere is
     recreated (the images stay in the volume)."""
-    found = engine.container(name)
+    with doing(f"looking up container {name}"):
+        found = engine.container(name)
     wanted = ["127.0.0.1", *([extra_address] if extra_address else [])]
     if found is not None and sorted(_published_on(found)) != sorted(wanted):
-        engine.remove(name, force=True)
+        with doing(f"recreating {name} to publish it on {', '.join(wanted)}"):
+            engine.remove(name, force=True)
         found = None
     if found is not None and not found.running:
-        engine.start(name)
+        with doing(f"starting {name}"):
+            engine.start(name)
     elif found is None:
         _require_image(engine, image_ref)
         spec = {"image": image_ref, "command": ["docker-registry", "serve", "/etc/docker/registry/berth.yml"],
                 "user": "docker-registry", "restart": "unless-stopped",
                 "ports": {f"{INTERNAL_PORT}/tcp": [[ip, port] for ip in wanted]},
                 "volumes": [f"{volume}:/var/lib/docker-registry:rw"]}
-        engine.create_container(name, spec, {labels.MANAGED: "true", labels.SERVICE: "registry",
-                                             labels.CONTAINER: name, PUBLISHED: ",".join(wanted)})
-        engine.start(name)
+        with doing(f"creating {name}"):
+            engine.create_container(name, spec, {labels.MANAGED: "true", labels.SERVICE: "registry",
+                                                 labels.CONTAINER: name, PUBLISHED: ",".join(wanted)})
+            engine.start(name)
     return status(engine, port, name)
 
 
 def stop(engine: Engine, port: int, name: str = CONTAINER) -> RegistryStatus:
     """Stop and remove the container; the named volume (the pushed images) stays."""
-    if engine.container(name) is not None:
-        engine.stop(name, 10)
-        engine.remove(name, force=False)
+    with doing(f"looking up container {name}"):
+        found = engine.container(name)
+    if found is not None:
+        with doing(f"stopping {name}"):
+            engine.stop(name, 10)
+            engine.remove(name, force=False)
     return status(engine, port, name)
 
 

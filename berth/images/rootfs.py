@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from berth.engine import labels
-from berth.engine.base import Engine
+from berth.engine.base import Engine, doing
 from berth.errors import BuildError
 from berth.images.mirror import Mirror
 
@@ -95,7 +95,8 @@ def _import(engine: Engine, target: Path, ref: str, source: str) -> None:
     tar = subprocess.Popen(["tar", "--numeric-owner", "-C", str(target), "-c", "."], stdout=subprocess.PIPE)
     assert tar.stdout is not None
     try:
-        engine.import_image(tar.stdout, ref, changes)
+        with doing(f"importing the rootfs as {ref}"):
+            engine.import_image(tar.stdout, ref, changes)
     finally:
         tar.stdout.close()
         if tar.wait() != 0:

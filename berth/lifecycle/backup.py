@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Collection
 from pathlib import Path
 
-from berth.engine.base import ContainerInfo, Engine
+from berth.engine.base import ContainerInfo, Engine, doing
 from berth.errors import DeployError
 from berth.lifecycle.render import DB_CONTAINER, container_name
 from berth.run import actions
@@ -84,7 +84,8 @@ def dump(engine: Engine, db: ContainerInfo, database: str, dest: Path) -> Backup
     argv = ["mariadb-dump", "-uroot", "--single-transaction", "--routines", "--triggers", "--events", name]
     tmp = dest.with_name(f".{dest.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as out:
+    with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as out, \
+            doing(f"dumping database {name}"):
         result = engine.exec_streamed(db.name, argv, out.write)
     if result.code != 0:
         tmp.unlink(missing_ok=True)
@@ -103,7 +104,8 @@ def restore(engine: Engine, db: ContainerInfo, backup: Backup, secrets: Collecti
         info = tarfile.TarInfo("berth-restore.sql.gz")
         info.size, info.mode = len(data), 0o600
         tar.addfile(info, io.BytesIO(data))
-    engine.put_archive(db.name, "/tmp", archive.getvalue())
+    with doing(f"copying the backup of {name} into {db.name}"):
+        engine.put_archive(db.name, "/tmp", archive.getvalue())
     script = (f'mariadb -uroot -e "DROP DATABASE IF EXISTS \\`{name}\\`; CREATE DATABASE \\`{name}\\`" && '
               f"gunzip -c /tmp/berth-restore.sql.gz | mariadb -uroot {name}; rc=$?; "
               "rm -f /tmp/berth-restore.sql.gz; exit $rc")

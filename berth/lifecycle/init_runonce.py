@@ -84,9 +84,11 @@ def check_deployed(config: Config) -> None:
                           hint="set " + ", ".join(f"enable_{s}: true" for s in disabled)
                           + " in globals.yml, then run `berth deploy`")
     from berth.engine import connect, labels
+    from berth.engine.base import doing
 
     name = config.globals.deployment_name
-    found = connect().containers({labels.DEPLOYMENT: name})
+    with doing("listing the deployment's containers"):
+        found = connect().containers({labels.DEPLOYMENT: name})
     running = {c.labels.get(labels.CONTAINER) for c in found if c.running}
     missing = [c for _, c in REQUIRED if c not in running]
     if missing:

@@ -10,7 +10,7 @@ from typing import Any
 
 from berth.config.loader import Config
 from berth.engine import labels
-from berth.engine.base import ContainerInfo, Engine
+from berth.engine.base import ContainerInfo, Engine, doing
 from berth.errors import ConfigError, EngineNotFound, EngineRefused
 from berth.images.names import repository_prefix
 from berth.lifecycle import teardown
@@ -131,8 +131,9 @@ def destroy_plan(config: Config, engine: Engine, include_images: bool) -> OpPlan
     selector = {labels.DEPLOYMENT: deployment}
     containers = _containers(engine, deployment)
     items = [Item("container", c.name, "remove", c.state, c.id) for c in containers]
-    items += [Item("volume", v.name, "remove", "data is lost", v.name) for v in engine.volumes(selector)]
-    items += [Item("network", n.name, "remove", "", n.id) for n in engine.networks(selector)]
+    with doing("listing volumes and networks"):
+        items += [Item("volume", v.name, "remove", "data is lost", v.name) for v in engine.volumes(selector)]
+        items += [Item("network", n.name, "remove", "", n.id) for n in engine.networks(selector)]
     services = sorted({s.name for s in enabled_services(config)} | {c.labels.get(labels.SERVICE, "") for c in
                                                                      containers} - {""})
     items += [Item(o.kind, o.name, "remove", f"made for {o.service}") for o in teardown.find_for(config, services)]
@@ -248,8 +249,9 @@ def cleanup_images_plan(config: Config, engine: Engine) -> OpPlan:
     """berth images of this namespace used by no container, not the current tag, not a rollback target."""
     g = config.globals
     prefix = repository_prefix(g.docker_registry, g.image_namespace)
-    used = {c.image_id for c in engine.containers()}
-    images = engine.images(labels.IMAGE_NAME)
+    with doing("listing containers and images"):
+        used = {c.image_id for c in engine.containers()}
+        images = engine.images(labels.IMAGE_NAME)
     kept = {r.image_id for e in History(config.deployment_dir).entries() for r in e.containers}
     items = []
     for image in images:

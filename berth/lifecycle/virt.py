@@ -19,7 +19,7 @@ from pathlib import Path
 
 from berth.config.loader import Config
 from berth.engine import labels
-from berth.engine.base import Engine
+from berth.engine.base import Engine, doing
 from berth.errors import EngineError
 from berth.guest.qemu import MARKER
 
@@ -139,10 +139,12 @@ def boot_test(engine: Engine, image_ref: str, timeout: float = BOOT_TIMEOUT_S,
     start = time.monotonic()
     spec = {"image": image_ref, "command": command, "network_mode": "none",
             "devices": ["/dev/kvm:/dev/kvm:rwm"] if accel == "kvm" else [], "volumes": [f"{folder}:/guest:ro"]}
-    container = engine.create_container(f"berth-kvm-test-{os.getpid()}-{int(start)}", spec,
-                                        {labels.MANAGED: "true"})
+    with doing("starting the KVM boot test"):
+        container = engine.create_container(f"berth-kvm-test-{os.getpid()}-{int(start)}", spec,
+                                            {labels.MANAGED: "true"})
     try:
-        engine.start(container.id)
+        with doing("starting the KVM boot test"):
+            engine.start(container.id)
         while time.monotonic() - start < timeout:
             if MARKER in engine.logs(container.id):
                 seconds = time.monotonic() - start

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from berth.config.passwords import mask
 from berth.engine import labels
-from berth.engine.base import ContainerInfo, Engine
+from berth.engine.base import ContainerInfo, Engine, doing
 from berth.errors import DeployError, EngineError, EngineNotFound, EngineRefused
 from berth.state.desired import ROLE_ONESHOT, ROLE_SERVICE, DesiredContainer
 from berth.state.hashing import canonical_json
@@ -60,9 +60,11 @@ def write_config_dir(path: Path, files: Mapping[str, str]) -> None:
 
 
 def ensure_volume(engine: Engine, deployment: str, name: str) -> None:
-    if engine.volume(name) is None:
+    with doing(f"creating volume {name}"):
+        if engine.volume(name) is not None:
+            return
         engine.create_volume(name, {labels.DEPLOYMENT: deployment, labels.MANAGED: "true",
-                                    labels.VOLUME_ID: uuid.uuid4().hex})
+                                     labels.VOLUME_ID: uuid.uuid4().hex})
 
 
 def volume_ids(engine: Engine, deployment: str) -> dict[str, str]:
@@ -126,7 +128,8 @@ def log_tail(engine: Engine, container: ContainerInfo | None, secrets: Collectio
 
 
 def _inspect(engine: Engine, container: ContainerInfo) -> ContainerInfo:
-    found = engine.container(container.id)
+    with doing(f"inspecting container {container.name}"):
+        found = engine.container(container.id)
     if found is None:
         raise DeployError(f"container {container.name} disappeared while starting",
                           "was it removed by hand? run `berth deploy` again")
@@ -201,7 +204,8 @@ def run_oneshot(engine: Engine, deployment: str, want: DesiredContainer, timeout
 def exec_checked(engine: Engine, container: ContainerInfo, argv: list[str], environment: Mapping[str, str],
                  what: str, secrets: Collection[str]) -> str:
     """Run a command inside a running container; a non-zero exit is a DeployError with its output."""
-    result = engine.exec(container.name, argv, environment)
+    with doing(what):
+        result = engine.exec(container.name, argv, environment)
     if result.code != 0:
         raise DeployError(f"{what} failed in {container.name} (exit {result.code})",
                           "see the output above; run `berth deploy` again once fixed",

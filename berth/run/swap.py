@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from berth.engine.base import ContainerInfo, Engine
+from berth.engine.base import ContainerInfo, Engine, doing
 from berth.errors import DeployError, EngineError
 from berth.run import actions
 from berth.state.actual import ASIDE_SUFFIX
@@ -108,8 +108,10 @@ def wait_ready_log(engine: Engine, container: ContainerInfo, pattern: str, timeo
     regex = re.compile(pattern)
     deadline = time.monotonic() + timeout
     while True:
-        now = engine.container(container.id) or container
-        if regex.search(engine.logs(container.id)):
+        with doing(f"reading the log of {container.name}"):
+            now = engine.container(container.id) or container
+            text = engine.logs(container.id)
+        if regex.search(text):
             return
         if now.state not in ("running", "created"):
             raise DeployError(f"container {now.name} exited with status {now.exit_code} while starting",
@@ -148,10 +150,11 @@ def _put_back(s: Swap, old: ContainerInfo, new: ContainerInfo | None, exc: Deplo
         exc.details = exc.details or actions.log_tail(engine, new, s.secrets)
         actions.remove(engine, new.id)
     s.on_failure()
-    engine.rename(old.name, want.name)
-    back = engine.container(old.id) or old
-    if not back.running:
-        engine.start(want.name)
+    with doing(f"restoring container {want.name}"):
+        engine.rename(old.name, want.name)
+        back = engine.container(old.id) or old
+        if not back.running:
+            engine.start(want.name)
     try:  # the command returns once the old one serves again
         actions.wait_healthy(engine, back, want, s.secrets, s.progress)
     except DeployError as again:
