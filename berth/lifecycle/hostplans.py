@@ -53,22 +53,23 @@ def credentials_for(config: Config, desired: DesiredState) -> dict[str, Any]:
         payload = step.payload
         if step.kind == "database":
             keys |= {str(payload.get("password", "")), str(payload.get("admin_password", ""))}
-        for user in payload.get("users", ()) if step.kind == "register" else ():
-            keys.add(str(user.get("password", "")))
-    if any(s.kind == "register" for s in desired.steps):
-        keys.add("keystone_admin_password")
+        if step.kind == "register":
+            keys |= {str(u.get("password", "")) for u in payload.get("users", ())}
+            keys.add(str((payload.get("admin") or {}).get("password_key", "")))
     return {k: config.passwords.get(k) for k in sorted(keys) if k and config.passwords.get(k) is not None}
 
 
 def keystone_login(config: Config) -> dict[str, Any]:
     """How registration steps log in to Keystone (the password stays a key into `credentials`)."""
     from berth.lifecycle.deploy import registrar_for
+    from berth.lifecycle.wiring import exports
 
     registrar = registrar_for(config)
     if registrar is None:
         return {}
     auth = {k: v for k, v in registrar.auth.items() if k != "password"}
-    return {"auth": auth, "password_key": "keystone_admin_password", "region": registrar.region}
+    return {"auth": auth, "password_key": exports(config)["keystone_admin"]["password_key"],
+            "region": registrar.region}
 
 
 def summary(plan: HostPlan) -> dict[str, Any]:
