@@ -17,10 +17,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import IO, Any, Protocol
 
 from berth.errors import EngineError
+from berth.frozen import frozen
 
 Labels = Mapping[str, str]
 
@@ -39,9 +39,6 @@ def doing(what: str) -> Iterator[None]:
         raise
 
 
-def _frozen(value: Mapping[str, str] | None = None) -> Mapping[str, str]:
-    return MappingProxyType(dict(value or {}))
-
 
 @dataclass(frozen=True)
 class ContainerInfo:
@@ -49,7 +46,7 @@ class ContainerInfo:
 
     id: str
     name: str
-    labels: Labels = field(default_factory=_frozen)
+    labels: Labels = field(default_factory=frozen)
     state: str = "created"  # running | exited | created | restarting | paused | dead
     health: str | None = None  # healthy | unhealthy | starting | None (no health check)
     exit_code: int = 0
@@ -70,7 +67,7 @@ class ContainerInfo:
 class ImageInfo:
     id: str
     tags: tuple[str, ...] = ()
-    labels: Labels = field(default_factory=_frozen)
+    labels: Labels = field(default_factory=frozen)
 
     @property
     def short_id(self) -> str:
@@ -81,7 +78,7 @@ class ImageInfo:
 @dataclass(frozen=True)
 class VolumeInfo:
     name: str
-    labels: Labels = field(default_factory=_frozen)
+    labels: Labels = field(default_factory=frozen)
     created_at: str = ""
 
 
@@ -89,7 +86,7 @@ class VolumeInfo:
 class NetworkInfo:
     id: str
     name: str
-    labels: Labels = field(default_factory=_frozen)
+    labels: Labels = field(default_factory=frozen)
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from berth.config.passwords import mask
 from berth.errors import ConfigError
+from berth.frozen import frozen
 from berth.plan.codec import DecodeError, from_data, to_data
 from berth.plan.model import Plan
 from berth.state.actual import ActualState
@@ -27,9 +27,6 @@ from berth.state.desired import DesiredState
 
 VERSION = 1  # bump when a field changes meaning; a host refuses plans of another version
 
-
-def _frozen(value: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value or {}))
 
 
 @dataclass(frozen=True)
@@ -40,8 +37,8 @@ class HostPlan:
     desired: DesiredState  # this host's part of the deployment
     actual: ActualState  # what was observed when the plan was made (previous files, health)
     plan: Plan
-    credentials: Mapping[str, Any] = field(default_factory=_frozen)  # password key -> value the steps use
-    keystone: Mapping[str, Any] = field(default_factory=_frozen)  # admin login for registration steps
+    credentials: Mapping[str, Any] = field(default_factory=frozen)  # password key -> value the steps use
+    keystone: Mapping[str, Any] = field(default_factory=frozen)  # admin login for registration steps
     version: int = VERSION
 
     def to_data(self) -> dict[str, Any]:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
+
+from berth.frozen import frozen
 
 ASIDE_SUFFIX = "--aside"  # a container kept aside during a recreate (put back if the new one fails)
 
-
-def _frozen(value: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value or {}))
 
 
 @dataclass(frozen=True)
@@ -24,11 +22,11 @@ class ActualContainer:
     image_id: str = ""
     spec_hash: str = ""
     config_hash: str = ""  # of the config the running process loaded (a restart updates it, not the label)
-    spec: Mapping[str, Any] = field(default_factory=_frozen)  # the create-time definition (for field diffs)
+    spec: Mapping[str, Any] = field(default_factory=frozen)  # the create-time definition (for field diffs)
     state: str = "running"  # running | exited | created | restarting | paused | dead
     health: str | None = None  # healthy | unhealthy | starting | None (no health check)
     status_text: str = ""
-    files: Mapping[str, str] = field(default_factory=_frozen)  # config files last written for it
+    files: Mapping[str, str] = field(default_factory=frozen)  # config files last written for it
 
     @property
     def aside(self) -> bool:
@@ -43,9 +41,9 @@ class ActualContainer:
 class ActualState:
     deployment: str
     containers: tuple[ActualContainer, ...] = ()
-    images: Mapping[str, str] = field(default_factory=_frozen)  # reference -> image id
-    volumes: Mapping[str, str] = field(default_factory=_frozen)  # volume name -> identity (berth.volume-id)
-    stamps: Mapping[str, str] = field(default_factory=_frozen)  # step id -> stamp of its last success
+    images: Mapping[str, str] = field(default_factory=frozen)  # reference -> image id
+    volumes: Mapping[str, str] = field(default_factory=frozen)  # volume name -> identity (berth.volume-id)
+    stamps: Mapping[str, str] = field(default_factory=frozen)  # step id -> stamp of its last success
 
     def main(self, key: str) -> ActualContainer | None:
         """The container currently serving `key` (not an aside copy, not a one-shot)."""

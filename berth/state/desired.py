@@ -7,17 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from types import MappingProxyType
 from typing import Any
 
+from berth.frozen import frozen
 from berth.state.hashing import canonical_json, config_hash, sha256, spec_hash
 
 ROLE_SERVICE = "service"
 ROLE_ONESHOT = "oneshot"
 
-
-def _frozen(value: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value or {}))
 
 
 @dataclass(frozen=True)
@@ -30,8 +27,8 @@ class DesiredContainer:
     host: str
     image: str  # reference, e.g. berth/keystone:zed
     image_id: str | None  # None when the image is not present on the engine
-    spec: Mapping[str, Any] = field(default_factory=_frozen)
-    files: Mapping[str, str] = field(default_factory=_frozen)  # config dir: file name -> content
+    spec: Mapping[str, Any] = field(default_factory=frozen)
+    files: Mapping[str, str] = field(default_factory=frozen)  # config dir: file name -> content
     health: tuple[str, ...] = ()  # berth-health arguments; () = running is enough
     health_timeout: float = 120.0
     stop_timeout: int = 10
@@ -67,7 +64,7 @@ class DesiredStep:
     base: str = ""
     stamp_volumes: tuple[str, ...] = ()
     container: DesiredContainer | None = None  # oneshot: the container to run once
-    payload: Mapping[str, Any] = field(default_factory=_frozen)  # database / register data (secrets by key)
+    payload: Mapping[str, Any] = field(default_factory=frozen)  # database / register data (secrets by key)
     timeout: float = 300.0
     # "deployment": rendered onto one host only (the first of its group); "host": onto every host of its group
     scope: str = "deployment"
@@ -105,7 +102,7 @@ class DesiredState:
     steps: tuple[DesiredStep, ...] = ()
     secrets: frozenset[str] = frozenset()  # values to mask in every output
     upgrade_steps: tuple[DesiredStep, ...] = ()  # service.yml `upgrade.steps`, run only by `berth upgrade`
-    replaced: Mapping[str, tuple[str, ...]] = field(default_factory=_frozen)  # service -> steps upgrade replaces
+    replaced: Mapping[str, tuple[str, ...]] = field(default_factory=frozen)  # service -> steps upgrade replaces
 
     def containers_of(self, service: str) -> list[DesiredContainer]:
         return [c for c in self.containers if c.service == service]

@@ -14,17 +14,14 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from berth.errors import NotFoundError
+from berth.frozen import frozen
 
 _LOCK = threading.Lock()
 DONE, PENDING = "done", "pending"
 
-
-def _frozen(value: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value or {}))
 
 
 @dataclass(frozen=True)
@@ -37,8 +34,8 @@ class ContainerRecord:
     image_id: str
     config_hash: str
     spec_hash: str
-    spec: Mapping[str, Any] = field(default_factory=_frozen)
-    files: Mapping[str, str] = field(default_factory=_frozen)
+    spec: Mapping[str, Any] = field(default_factory=frozen)
+    files: Mapping[str, str] = field(default_factory=frozen)
     health: tuple[str, ...] = ()
     health_timeout: float = 120.0
     stop_timeout: int = 10
@@ -67,8 +64,8 @@ class Entry:
     containers: tuple[ContainerRecord, ...] = ()
     backups: tuple[Backup, ...] = ()  # taken just before this change: the data of the previous entry
     schema_changed: bool = False
-    schema: Mapping[str, str] = field(default_factory=_frozen)  # database -> fingerprint after the change
-    stamps: Mapping[str, str] = field(default_factory=_frozen)  # step id -> stamp after the change
+    schema: Mapping[str, str] = field(default_factory=frozen)  # database -> fingerprint after the change
+    stamps: Mapping[str, str] = field(default_factory=frozen)  # step id -> stamp after the change
     state: str = DONE  # pending: an upgrade that was interrupted (its backups are still the ones to restore)
     note: str = ""
 
