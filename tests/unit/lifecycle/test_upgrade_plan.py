@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from berth.lifecycle.maintenance import reconfigure_plan
 from berth.lifecycle.rollback import decide
+from berth.lifecycle.rollback import plan_lines as rollback_lines
 from berth.lifecycle.upgrade import dependency_order, images_needed, step_order
-from berth.plan.model import Action, ContainerChange, Plan, StepChange
+from berth.plan.model import Action, ContainerChange, Operation, Plan, StepChange
 from berth.state.actual import ActualContainer, ActualState
 from berth.state.desired import DesiredContainer, DesiredState, DesiredStep, ServiceUnit
 from berth.state.history import Backup, ContainerRecord, Entry
@@ -81,23 +82,30 @@ def _actual(image_id: str, spec_hash: str, config_hash: str, state: str = "runni
 
 
 def test_rollback_without_schema_change_is_a_container_swap():
-    rp = decide(_entries(False), _actual("sha256:new", "s2", "c2"), {"sha256:old"}, "keystone", None)
-    assert rp.target.id == 1 and not rp.schema_changed and rp.restore == ()
-    assert [(c.action, c.image_id) for c in rp.containers] == [("recreate", "sha256:old")]
-    assert "image new -> old" in rp.containers[0].reason
+    plan = decide(_entries(False), _actual("sha256:new", "s2", "c2"), {"sha256:old"}, "keystone", None)
+    assert plan.operation is Operation.ROLLBACK and not plan.blockers
+    assert [(c.action, c.image_id) for c in plan.changes] == [(Action.SWAP, "sha256:old")]
+    assert "image new -> old" in plan.changes[0].reasons[0]
+    assert [(s.kind, s.run, s.payload["target"]) for s in plan.steps] == [("record", True, 1)]
 
 
 def test_rollback_over_a_schema_change_restores_that_upgrades_backup():
-    rp = decide(_entries(True), _actual("sha256:new", "s2", "c2"), {"sha256:old"}, "keystone", None)
-    assert rp.schema_changed and rp.restore[0].path == "/b/2.sql.gz"
+    plan = decide(_entries(True), _actual("sha256:new", "s2", "c2"), {"sha256:old"}, "keystone", None, True,
+                  ("127.0.0.1:11211",))
+    assert [(s.kind, s.run) for s in plan.steps] == [("restore", True), ("flush", True), ("record", True)]
+    assert plan.steps[0].payload["backups"][0]["path"] == "/b/2.sql.gz" and not plan.blockers
+    refused = decide(_entries(True), _actual("sha256:new", "s2", "c2"), {"sha256:old"}, "keystone", None)
+    assert [b.message for b in refused.blockers] == [
+        "the database schema of keystone changed since entry 1: the old version cannot run on it"]
+    assert "  refused without --restore-database" in rollback_lines(refused)
 
 
 def test_rollback_to_what_runs_is_a_noop_and_missing_images_are_named():
-    rp = decide(_entries(False), _actual("sha256:old", "s", "c"), set(), "keystone", 1)
-    assert [c.action for c in rp.containers] == ["noop"] and not rp.has_changes
-    assert rp.missing_images == ("sha256:old",)
+    plan = decide(_entries(False), _actual("sha256:old", "s", "c"), set(), "keystone", 1)
+    assert [c.action for c in plan.changes] == [Action.NOOP] and not plan.has_changes
+    assert plan.blockers[0].missing and "sha256:old" in plan.blockers[0].message
     stopped = decide(_entries(False), _actual("sha256:old", "s", "c", "exited"), {"sha256:old"}, "keystone", 1)
-    assert [c.action for c in stopped.containers] == ["recreate"]
+    assert [c.action for c in stopped.changes] == [Action.SWAP]
 
 
 def _change(key: str, action: Action, reason: str) -> ContainerChange:

@@ -3,14 +3,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from berth.engine import labels
 from berth.engine.memory import MemoryEngine
+from berth.errors import DeployError, NotFoundError
+from berth.lifecycle import backup, rollback
 from berth.lifecycle.maintenance import execute, op_lines, stop_plan
+from berth.lifecycle.records import desired_of, record_of
 from berth.plan.codec import from_data, to_data
 from berth.plan.model import Action, ContainerChange, ObjectChange, Operation, Order, Plan
-from berth.state.desired import DesiredState, ServiceUnit
+from berth.run import actions
+from berth.run.executor import HostContext
+from berth.state.desired import DesiredContainer, DesiredState, ServiceUnit
+from berth.state.history import Backup, Entry, History
+from berth.state.observe import observe
+from berth.state.store import StateStore
 
 UNITS = (ServiceUnit("mariadb", "localhost"), ServiceUnit("memcached", "localhost"),
          ServiceUnit("keystone", "localhost", ("mariadb", "memcached")),
@@ -93,3 +105,82 @@ def test_destroy_says_what_was_already_gone(tmp_path: Path) -> None:
     plan = Plan("berth", objects=(ObjectChange("volume", "gone", "remove", "", "gone"),),
                 operation=Operation.DESTROY)
     assert execute(engine, plan, DESIRED, tmp_path, lambda line: None).objects_done == ["volume gone: already gone"]
+
+
+# --- rollback: swap to the recorded records, remove extras, restore only when asked -------------------------------
+
+OLD, NEW = "berth/keystone:old", "berth/keystone:new"
+
+
+def _want(image: str) -> DesiredContainer:
+    return DesiredContainer(key="keystone", service="keystone", name="keystone", host="localhost", image=image,
+                            image_id=f"sha256:{image}", spec={"image": image}, files={"keystone.conf": image},
+                            health=("tcp", "127.0.0.1", "5000"))
+
+
+def _history(tmp_path: Path, schema_changed: bool = False) -> list[Entry]:
+    history = History(tmp_path)
+    history.add(Entry(0, 1.0, "keystone", "deploy", (record_of(_want(OLD)),), stamps={"keystone/db-sync": "s1"}))
+    history.add(Entry(0, 2.0, "keystone", "upgrade", (record_of(_want(NEW)),), schema_changed=schema_changed,
+                      backups=(Backup("keystone", str(tmp_path / "b.sql.gz"), 2.0),)))
+    return history.entries()
+
+
+def _rollback_engine() -> MemoryEngine:
+    engine = MemoryEngine()
+    engine.add_image(OLD, f"sha256:{OLD}")
+    engine.add_image(NEW, f"sha256:{NEW}")
+    engine.add_container("keystone", NEW, actions.container_labels("berth", _want(NEW)))
+    engine.add_container("keystone-extra", NEW, {**actions.container_labels("berth", _want(NEW)),
+                                                 labels.CONTAINER: "keystone-extra"})
+    engine.calls.clear()
+    return engine
+
+
+def _rollback(engine: MemoryEngine, tmp_path: Path, entries: list[Entry], restore: bool = False) -> Any:
+    actual = observe(engine, "berth", tmp_path)
+    plan = rollback.decide(entries, actual, {i.id for i in engine.images()}, "keystone", None, restore)
+    target = next(e for e in entries if e.id == rollback.target_of(plan))
+    desired = DesiredState("berth", (ServiceUnit("keystone", "localhost"),),
+                           tuple(desired_of(r, "keystone") for r in target.containers))
+    return plan, rollback.run_rollback(HostContext(engine, desired, tmp_path, {}, actual), plan, lambda m: None)
+
+
+def test_rollback_swaps_to_the_recorded_container_and_removes_extras(tmp_path: Path) -> None:
+    engine = _rollback_engine()
+    plan, result = _rollback(engine, tmp_path, _history(tmp_path))
+    assert [(c.name, c.action) for c in plan.changes] == [("keystone", Action.SWAP), ("keystone-extra",
+                                                                                      Action.REMOVE)]
+    assert engine.calls == [("stop", "keystone"), ("rename", "keystone", "keystone--aside"),
+                            ("create", "keystone", OLD), ("start", "keystone"), ("exec", "keystone", "berth-health"),
+                            ("remove", "keystone--aside"), ("remove", "keystone-extra")]
+    assert engine.states() == {"keystone": (OLD, "running")}
+    last = History(tmp_path).entries()[-1]
+    assert (last.kind, last.note, last.stamps) == ("rollback", "to entry 1", {"keystone/db-sync": "s1"})
+    assert result.entry == last and StateStore(tmp_path).read()["pins"] == {"keystone": "old"}
+    assert (tmp_path / "config" / "keystone" / "keystone.conf").read_text() == OLD
+
+
+def test_rollback_over_a_schema_change_restores_first_only_when_asked(tmp_path: Path, monkeypatch: Any) -> None:
+    did: list[str] = []
+    monkeypatch.setattr(backup, "database_container", lambda engine, deployment: "db")
+    monkeypatch.setattr(backup, "dump", lambda e, db, name, path: did.append(f"dump {name}") or
+                        Backup(name, str(path), 3.0))
+    monkeypatch.setattr(backup, "restore", lambda e, db, item: did.append(f"restore {item.path}"))
+    monkeypatch.setattr(backup, "row_counts", lambda e, db, name: {"project": 3 - len(did[1:])})
+    monkeypatch.setattr(backup, "fingerprint", lambda e, db, name: "fp")
+    entries = _history(tmp_path, schema_changed=True)
+    engine = _rollback_engine()
+    refused = rollback.decide(entries, observe(engine, "berth", tmp_path), set(), "keystone", None)
+    with pytest.raises(NotFoundError):
+        rollback.check(refused)  # images are checked first; then the restore refusal
+    with pytest.raises(DeployError, match="schema of keystone changed since entry 1") as info:
+        rollback.check(dataclasses.replace(refused, blockers=refused.blockers[1:]))
+    assert "--restore-database" in info.value.hint
+    plan, result = _rollback(engine, tmp_path, entries, restore=True)
+    assert [s.kind for s in plan.steps if s.run] == ["restore", "record"]
+    assert did == ["dump keystone", f"restore {tmp_path / 'b.sql.gz'}"]
+    assert engine.calls[0] == ("stop", "keystone")  # the service stops before its database is replaced
+    assert result.lost == {"keystone": {"project": (3, 2)}}
+    last = History(tmp_path).entries()[-1]
+    assert last.schema_changed and last.backups[0].database == "keystone"
