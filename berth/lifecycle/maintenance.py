@@ -70,7 +70,7 @@ def reconfigure_plan(plan: Plan) -> Plan:
             out.append(dataclasses.replace(c, action=Action.NOOP, fields=(), files=(),
                                            reasons=_unchanged_reason(c)))
     steps = tuple(dataclasses.replace(s, run=False, reason="not run by reconfigure") for s in plan.steps)
-    return dataclasses.replace(plan, changes=tuple(out), steps=steps)
+    return dataclasses.replace(plan, changes=tuple(out), steps=steps, operation=Operation.RECONFIGURE)
 
 
 def _unchanged_reason(c: ContainerChange) -> tuple[str, ...]:

@@ -73,19 +73,17 @@ def upgrade_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, ta
     selected = check_services(config, services) or [u.name for u in _units(config)]
     client = connect()
     snap = upgrade.upgrade_snapshot(config, client, selected)
-    up = upgrade.plan_upgrade(config, snap, selected, build)
-    if not show_and_confirm(app, upgrade.plan_lines(up), plan_only, yes, up.has_changes, up.to_dict(), "upgrade"):
+    plan = upgrade.plan_upgrade(config, snap, selected, build, base.globals.image_tag)
+    if not show_and_confirm(app, upgrade.plan_lines(plan), plan_only, yes, plan.has_changes, plan.to_dict(),
+                            "upgrade"):
         return
-    progress = progress_printer(app)
-    upgrade.prepare_images(config, client, up, progress)
-    snap = upgrade.upgrade_snapshot(config, client, selected)  # now with the new image ids
-    up = upgrade.plan_upgrade(config, snap, selected, build)
-    entries, done = upgrade.run_upgrade(config, base.globals.image_tag, client, snap, up, progress)
+    ctx = upgrade.context(config, client, snap)
+    entries, done = upgrade.run_upgrade(ctx, plan, progress_printer(app))
     for service, lines in done.items():
         app.echo(f"{service}:")
         for line in lines:
             app.echo(f"  {line}")
-    emit(app, up.to_dict(), {"entries": [e.summary() for e in entries], "done": done})
+    emit(app, plan.to_dict(), {"entries": [e.summary() for e in entries], "done": done})
     app.echo(f"upgraded {', '.join(e.service for e in entries) or 'nothing'} to {config.globals.image_tag}")
 
 

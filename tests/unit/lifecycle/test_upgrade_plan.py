@@ -59,10 +59,10 @@ def test_services_upgrade_in_dependency_order():
 
 def test_missing_images_are_pulled_from_a_registry_else_built():
     d = desired()
-    assert [(n.image, n.source) for n in images_needed(d, ["keystone", "mariadb"], "", False)] == \
-        [("keystone", "build"), ("mariadb", "present")]
-    assert images_needed(d, ["keystone"], "127.0.0.1:4000", False)[0].source == "pull"
-    assert images_needed(d, ["keystone"], "127.0.0.1:4000", True)[0].source == "build"
+    assert [(n.kind, n.ident, n.action) for n in images_needed(d, ["keystone", "mariadb"], "", False)] == \
+        [("image", "keystone", "build")]  # mariadb's image is present
+    assert images_needed(d, ["keystone"], "127.0.0.1:4000", False)[0].action == "pull"
+    assert images_needed(d, ["keystone"], "127.0.0.1:4000", True)[0].action == "build"
 
 
 def _record(image_id: str, spec_hash: str = "s", config_hash: str = "c") -> ContainerRecord:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -12,14 +13,15 @@ import pytest
 from berth.engine import labels
 from berth.engine.memory import MemoryEngine
 from berth.errors import DeployError, NotFoundError
-from berth.lifecycle import backup, rollback
+from berth.lifecycle import backup, rollback, upgrade
 from berth.lifecycle.maintenance import execute, op_lines, stop_plan
 from berth.lifecycle.records import desired_of, record_of
 from berth.plan.codec import from_data, to_data
 from berth.plan.model import Action, ContainerChange, ObjectChange, Operation, Order, Plan
+from berth.plan.planner import make_plan
 from berth.run import actions
 from berth.run.executor import HostContext
-from berth.state.desired import DesiredContainer, DesiredState, ServiceUnit
+from berth.state.desired import DesiredContainer, DesiredState, DesiredStep, ServiceUnit
 from berth.state.history import Backup, Entry, History
 from berth.state.observe import observe
 from berth.state.store import StateStore
@@ -115,7 +117,7 @@ OLD, NEW = "berth/keystone:old", "berth/keystone:new"
 def _want(image: str) -> DesiredContainer:
     return DesiredContainer(key="keystone", service="keystone", name="keystone", host="localhost", image=image,
                             image_id=f"sha256:{image}", spec={"image": image}, files={"keystone.conf": image},
-                            health=("tcp", "127.0.0.1", "5000"))
+                            health=("tcp", "127.0.0.1", "5000"), health_timeout=0.0)
 
 
 def _history(tmp_path: Path, schema_changed: bool = False) -> list[Entry]:
@@ -184,3 +186,98 @@ def test_rollback_over_a_schema_change_restores_first_only_when_asked(tmp_path: 
     assert result.lost == {"keystone": {"project": (3, 2)}}
     last = History(tmp_path).entries()[-1]
     assert last.schema_changed and last.backups[0].database == "keystone"
+
+
+# --- upgrade: backup -> expand -> swap -> contract -> record; a failed swap puts the old one back ----------------
+
+
+def _oneshot(name: str, phase: str) -> DesiredStep:
+    box = DesiredContainer(key=f"keystone-{name}", service="keystone", name=f"keystone-{name}", host="localhost",
+                           image=NEW, image_id=f"sha256:{NEW}", spec={"image": NEW})
+    return DesiredStep("keystone", name, "oneshot", "localhost", phase, base=name, container=box)
+
+
+def _upgrade_desired() -> DesiredState:
+    return DesiredState("berth", (ServiceUnit("keystone", "localhost"),), (_want(NEW),),
+                        (_oneshot("db-sync", "before"),),
+                        upgrade_steps=(_oneshot("db-expand", "before"), _oneshot("db-contract", "after")),
+                        replaced={"keystone": ("db-sync",)})
+
+
+def _upgrade(tmp_path: Path, engine: MemoryEngine, monkeypatch: Any) -> tuple[Plan, list[str], Any]:
+    did: list[str] = []
+    monkeypatch.setattr(backup, "database_container", lambda engine, deployment: "db")
+    monkeypatch.setattr(backup, "dump", lambda e, db, name, path: did.append(f"dump {name}") or
+                        Backup(name, str(path), 3.0))
+    monkeypatch.setattr(backup, "fingerprint", lambda e, db, name: "fp")
+    desired, actual = _upgrade_desired(), observe(engine, "berth", tmp_path)
+    snap = SimpleNamespace(desired=desired, actual=actual, plan=make_plan(desired, actual, ["keystone"]))
+    config = SimpleNamespace(deployment_dir=tmp_path, globals=SimpleNamespace(image_tag="new", docker_registry=""))
+    plan = upgrade.plan_upgrade(config, snap, ["keystone"], False, "zed")  # type: ignore[arg-type]
+    ctx = HostContext(engine, desired, tmp_path, {}, actual)
+    return plan, did, lambda: upgrade.run_upgrade(ctx, plan, lambda m: None)
+
+
+UPGRADE_CALLS = [("create", "keystone-db-expand", NEW), ("start", "keystone-db-expand"),
+                 ("wait", "keystone-db-expand"), ("remove", "keystone-db-expand"),
+                 ("stop", "keystone"), ("rename", "keystone", "keystone--aside"), ("create", "keystone", NEW),
+                 ("start", "keystone"), ("exec", "keystone", "berth-health")]
+
+
+def test_upgrade_plan_items_run_in_order_and_record_the_entry(tmp_path: Path, monkeypatch: Any) -> None:
+    engine = MemoryEngine()
+    engine.add_container("keystone", OLD, actions.container_labels("berth", _want(OLD)))
+    plan, did, run = _upgrade(tmp_path, engine, monkeypatch)
+    assert plan.operation is Operation.UPGRADE and plan.tag == "new"
+    assert [(s.name, s.kind, s.phase) for s in plan.steps] == [
+        ("backup", "backup", "before"), ("db-expand", "oneshot", "before"), ("db-contract", "oneshot", "after"),
+        ("history", "record", "after")]
+    assert [(c.name, c.action) for c in plan.changes] == [("keystone", Action.SWAP)]
+    assert upgrade.plan_lines(plan)[1:] == [
+        "  keystone:", "    back up databases keystone (mariadb-dump, gzip)", "    steps with the new image: db-expand",
+        f"    swap     keystone: {'; '.join(plan.changes[0].reasons)}",
+        "    after the swap: db-contract"]
+    entries, done = run()
+    assert engine.calls == UPGRADE_CALLS + [
+        ("remove", "keystone--aside"), ("create", "keystone-db-contract", NEW), ("start", "keystone-db-contract"),
+        ("wait", "keystone-db-contract"), ("remove", "keystone-db-contract")]
+    assert did == ["dump keystone"] and engine.states() == {"keystone": (NEW, "running")}
+    history = History(tmp_path).entries()
+    assert [(e.kind, e.state) for e in history] == [("deploy", "done"), ("upgrade", "done")]
+    assert entries == history[-1:] and history[-1].containers[0].image_id == f"sha256:{NEW}"
+    assert StateStore(tmp_path).read()["pins"] == {"keystone": "new"}
+    assert set(StateStore(tmp_path).read()["stamps"]) == {"keystone/db-expand", "keystone/db-contract",
+                                                          "keystone/db-sync"}  # replaced: counts as done
+    assert done["keystone"][-1] == "history entry 2: schema unchanged"
+
+
+def test_a_failing_swap_puts_the_old_container_back_and_the_entry_stays_pending(tmp_path: Path,
+                                                                                monkeypatch: Any) -> None:
+    engine = MemoryEngine()
+    engine.add_container("keystone", OLD, actions.container_labels("berth", _want(OLD)))
+    engine.health[NEW] = 1
+    _, _, run = _upgrade(tmp_path, engine, monkeypatch)
+    with pytest.raises(DeployError, match=r"did not become healthy.*\(the previous container was put back\)$"):
+        run()
+    assert engine.calls == UPGRADE_CALLS + [("remove", "keystone"), ("rename", "keystone--aside", "keystone"),
+                                            ("start", "keystone"), ("exec", "keystone", "berth-health")]
+    assert engine.states() == {"keystone": (OLD, "running")}
+    last = History(tmp_path).entries()[-1]
+    assert last.state == "pending" and last.note.startswith("failed: container keystone did not become healthy")
+    assert StateStore(tmp_path).read()["pins"] == {}
+
+
+def test_an_interrupted_upgrade_is_finished_with_its_pending_entry(tmp_path: Path, monkeypatch: Any) -> None:
+    engine = MemoryEngine()
+    engine.add_container("keystone--aside", OLD, actions.container_labels("berth", _want(OLD)), state="exited")
+    engine.add_container("keystone", NEW, actions.container_labels("berth", _want(NEW)), state="created")
+    History(tmp_path).add(Entry(0, 1.0, "keystone", "upgrade", state="pending", note="to new"))
+    engine.calls.clear()
+    plan, did, run = _upgrade(tmp_path, engine, monkeypatch)
+    assert [(c.name, c.action) for c in plan.changes] == [("keystone", Action.FINISH),
+                                                          ("keystone--aside", Action.REMOVE)]
+    assert upgrade.plan_lines(plan)[1] == "  keystone: (finishing an interrupted upgrade)"
+    _, done = run()
+    assert did == [] and done["keystone"][0] == "finishing the interrupted upgrade of entry 1"
+    assert engine.states() == {"keystone": (NEW, "running")}
+    assert [(e.kind, e.state) for e in History(tmp_path).entries()] == [("upgrade", "done")]
