@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from berth.lifecycle.maintenance import reconfigure_plan
 from berth.lifecycle.rollback import decide
 from berth.lifecycle.rollback import plan_lines as rollback_lines
-from berth.lifecycle.upgrade import dependency_order, images_needed, step_order
+from berth.lifecycle.upgrade import dependency_order, images_needed, step_order, upgrade_action
 from berth.plan.model import Action, ContainerChange, Operation, Plan, StepChange
 from berth.state.actual import ActualContainer, ActualState
 from berth.state.desired import DesiredContainer, DesiredState, DesiredStep, ServiceUnit
@@ -145,3 +147,13 @@ def test_reconfigure_keeps_a_follower_only_when_its_leader_stays():
     dropped = reconfigure_plan(Plan("berth", ("a",), (_change("libvirt", Action.RECREATE, "image changed: a -> b"),
                                                       follow)))
     assert {c.key: c.action for c in dropped.changes} == {"libvirt": Action.NOOP, "compute": Action.NOOP}
+
+
+@pytest.mark.parametrize("action,aside,expected", [
+    (Action.RECREATE, False, Action.SWAP), (Action.RESTART, False, Action.SWAP), (Action.CREATE, False, Action.CREATE),
+    (Action.CREATE, True, Action.SWAP), (Action.START, False, Action.FINISH), (Action.NOOP, True, Action.FINISH),
+    (Action.NOOP, False, Action.NOOP), (Action.REMOVE, False, Action.REMOVE),
+])
+def test_upgrade_swaps_every_change_and_finishes_interrupted_swaps(action, aside, expected):
+    change = _change("keystone", action, "why")
+    assert upgrade_action(change, {"keystone"} if aside else set()).action is expected
