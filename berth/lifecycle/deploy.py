@@ -116,6 +116,15 @@ def record_history(engine: Engine, plan: HostPlan, result: RunResult) -> None:
     record_deploy(Path(plan.deployment_dir), engine, plan.desired, [s for s in ok if s in units], changed)
 
 
+def raise_first(result: RunResult) -> None:
+    """Upgrade and rollback: the first failed service's own error, unchanged (it says what was put back)."""
+    failed = [o for o in result.outcomes.values() if o.status.value == "failed"]
+    if failed and failed[0].error is not None:
+        raise failed[0].error
+    if failed:
+        raise DeployError(f"{failed[0].key} failed: {failed[0].message}")
+
+
 def raise_for(outcome: Outcome) -> None:
     """One DeployError naming the first failed service, its container and last log lines."""
     failed = [o for o in outcome.result.outcomes.values() if o.status.value == "failed"]

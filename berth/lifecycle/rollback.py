@@ -7,111 +7,124 @@ current database is dumped first (nothing is destroyed irrecoverably) and the ro
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from berth.config.loader import Config
 from berth.config.passwords import secret_values
 from berth.engine.base import Engine
 from berth.errors import DeployError, NotFoundError
-from berth.lifecycle import backup
 from berth.lifecycle.records import desired_of
-from berth.run import actions
-from berth.run.swap import swap
+from berth.plan.model import Action, Blocker, ContainerChange, Operation, Plan, StepChange
+from berth.run.events import progress_events
+from berth.run.executor import Executor, HostContext, LostRows
 from berth.state.actual import ActualState
-from berth.state.history import (
-    DONE,
-    Backup,
-    Entry,
-    History,
-    current,
-    restore_source,
-    rollback_target,
-    schema_changes_since,
-)
-from berth.state.observe import observe
-from berth.state.store import StateStore
+from berth.state.desired import DesiredState, ServiceUnit
+from berth.state.history import Entry, restore_source, rollback_target, schema_changes_since
 
 Progress = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class ContainerStep:
-    key: str
-    name: str
-    action: str  # noop | recreate | create | remove
-    reason: str
-    image_id: str = ""
-
-
-@dataclass(frozen=True)
-class RollbackPlan:
-    service: str
-    target: Entry
-    current: Entry | None
-    containers: tuple[ContainerStep, ...]
-    restore: tuple[Backup, ...] = ()  # backups to restore (schema changed since the target)
-    schema_changed: bool = False
-    missing_images: tuple[str, ...] = ()
-
-    @property
-    def has_changes(self) -> bool:
-        return bool(self.restore) or any(c.action != "noop" for c in self.containers)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"service": self.service, "target": self.target.summary(),
-                "current": self.current.summary() if self.current else None,
-                "containers": [dataclasses.asdict(c) for c in self.containers],
-                "schema_changed": self.schema_changed, "restore": [dataclasses.asdict(b) for b in self.restore],
-                "missing_images": list(self.missing_images)}
-
-
-def decide(entries: list[Entry], actual: ActualState, images: set[str], service: str,
-           to: int | None) -> RollbackPlan:
-    """Pure: per recorded container noop/recreate/create, extra containers removed, restore when needed."""
+def decide(entries: list[Entry], actual: ActualState, images: set[str], service: str, to: int | None,
+           restore_database: bool = False, memcached: Sequence[str] = (), configured_tag: str = "") -> Plan:
+    """Pure: the one Plan of a rollback. Per recorded container noop/swap/create (from the recorded image id,
+    pinned when its tag has moved), extra containers removed; a restore (then a memcached flush) before the
+    swaps when the schema changed since the target; the history record after them (and the service pinned to
+    the entry's tag unless that is `configured_tag`)."""
     target = rollback_target(entries, service, to)
-    steps = []
-    for rec in target.containers:
-        have = actual.main(rec.key)
-        if have is None:
-            steps.append(ContainerStep(rec.key, rec.name, "create", "container does not exist", rec.image_id))
-        elif (have.image_id, have.spec_hash, have.config_hash) == (rec.image_id, rec.spec_hash, rec.config_hash) \
-                and have.running:
-            steps.append(ContainerStep(rec.key, rec.name, "noop", "already as recorded", rec.image_id))
-        else:
-            why = (f"image {_short(have.image_id)} -> {_short(rec.image_id)}" if have.image_id != rec.image_id
-                   else "definition or config differs from the entry")
-            steps.append(ContainerStep(rec.key, rec.name, "recreate", why, rec.image_id))
+    changed = bool(schema_changes_since(entries, service, target))
+    changes = [_container(rec, actual, service, changed) for rec in target.containers]
     keys = {r.key for r in target.containers}
-    for have in actual.containers:
-        if have.service == service and have.role == "service" and not have.aside and have.key not in keys:
-            steps.append(ContainerStep(have.key, have.name, "remove", f"not part of entry {target.id}"))
-    changes = schema_changes_since(entries, service, target)
-    missing = tuple(sorted({r.image_id for r in target.containers if r.image_id not in images}))
-    return RollbackPlan(service, target, current(entries, service), tuple(steps),
-                        restore_source(entries, service, target), bool(changes), missing)
+    changes += [ContainerChange("localhost", service, c.key, c.name, Action.REMOVE, (f"not part of entry {target.id}",),
+                                container_id=c.id)
+                for c in actual.containers
+                if c.service == service and c.role == "service" and not c.aside and c.key not in keys]
+    backups = restore_source(entries, service, target)
+    steps = []
+    if changed:
+        steps.append(_step(service, "restore", "restore", restore_database, "the schema changed since the entry",
+                           {"backups": [asdict(b) for b in backups]}))
+        if memcached:
+            steps.append(_step(service, "flush-memcached", "flush", restore_database, "rows cached from the "
+                               "replaced data", {"servers": list(memcached)}))
+    moves = changed or any(c.action.changes for c in changes)
+    tags = target.tags
+    steps.append(_step(service, "history", "record", moves, f"entry to {target.id}",
+                       {"kind": "rollback", "target": target.id,
+                        "pin": None if tags == [configured_tag] or not tags else tags[0],
+                        "databases": [b.database for b in backups] if changed else []}, "after"))
+    missing = sorted({r.image_id for r in target.containers if r.image_id not in images})
+    title = (f"rollback {service} to history entry {target.id} ({target.kind}, "
+             f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(target.time))}, tags {', '.join(tags)})")
+    return Plan(actual.deployment, (service,), tuple(changes), tuple(steps), Operation.ROLLBACK, title=title,
+                blockers=_blockers(service, target, missing, changed, bool(backups), restore_database))
+
+
+def _container(rec: Any, actual: ActualState, service: str, changed: bool) -> ContainerChange:
+    have = actual.main(rec.key)
+    pin = None if actual.images.get(rec.image) == rec.image_id else rec.image_id
+
+    def change(action: Action, why: str) -> ContainerChange:
+        return ContainerChange("localhost", service, rec.key, rec.name, action, (why,),
+                               container_id=have.id if have else None, image_id=pin)
+    if have is None:
+        return change(Action.CREATE, "container does not exist")
+    if (have.image_id, have.spec_hash, have.config_hash) == (rec.image_id, rec.spec_hash, rec.config_hash) \
+            and have.running:
+        if changed:  # the restore stops it: it is swapped back in like the others
+            return change(Action.SWAP, "already as recorded; started again after the database restore")
+        return change(Action.NOOP, "already as recorded")
+    why = (f"image {_short(have.image_id)} -> {_short(rec.image_id)}" if have.image_id != rec.image_id
+           else "definition or config differs from the entry")
+    return change(Action.SWAP, why)
+
+
+def _step(service: str, name: str, kind: str, run: bool, reason: str, payload: dict[str, Any],
+          phase: str = "before") -> StepChange:
+    return StepChange("localhost", service, name, kind, run, reason, phase, payload)
+
+
+def _blockers(service: str, target: Entry, missing: list[str], changed: bool, backups: bool,
+              restore_database: bool) -> tuple[Blocker, ...]:
+    out = []
+    if missing:
+        out.append(Blocker(f"image(s) of entry {target.id} no longer exist: {', '.join(missing)}",
+                           "build or pull that tag again (`berth build`, `berth pull`), then retry", missing=True))
+    if changed and not backups:
+        out.append(Blocker(f"the schema of {service} changed since entry {target.id} but no backup was recorded",
+                           "restore a database dump by hand; nothing was changed"))
+    if changed and not restore_database:
+        out.append(Blocker(f"the database schema of {service} changed since entry {target.id}: the old version "
+                           "cannot run on it",
+                           "run again with --restore-database to restore the backup taken before the upgrade "
+                           "(data written since then is lost; the current database is dumped first)"))
+    return tuple(out)
 
 
 def _short(image_id: str) -> str:
     return image_id.removeprefix("sha256:")[:12] or "none"
 
 
-def plan_lines(rp: RollbackPlan, restore_database: bool) -> list[str]:
-    t = rp.target
-    lines = [(f"rollback {rp.service} to history entry {t.id} ({t.kind}, "
-             f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(t.time))}, tags {', '.join(t.tags)})")]
-    lines += [f"  {c.action:<8} {c.name}: {c.reason}" for c in rp.containers]
-    if rp.schema_changed:
-        when = min((b.taken_at for b in rp.restore), default=0)
+def target_of(plan: Plan) -> int:
+    return int(next(s.payload["target"] for s in plan.steps if s.kind == "record"))
+
+
+def plan_lines(plan: Plan) -> list[str]:
+    lines = [plan.title]
+    lines += [f"  {c.action.value:<8} {c.name}: {'; '.join(c.reasons)}" for c in plan.changes]
+    restore = next((s for s in plan.steps if s.kind == "restore"), None)
+    target = target_of(plan)
+    if restore is not None:
+        backups = list(restore.payload.get("backups", ()))
+        when = min((float(b["taken_at"]) for b in backups), default=0)
         since = time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(when)) if when else "?"
-        lines.append(f"  the database schema changed since entry {t.id}: restoring "
-                     + ", ".join(b.path for b in rp.restore))
+        lines.append(f"  the database schema changed since entry {target}: restoring "
+                     + ", ".join(str(b["path"]) for b in backups))
         lines.append(f"  data written since {since} ({_age(when)} ago) will be lost; the current database is "
                      "dumped first")
-        if not restore_database:
+        if not restore.run:
             lines.append("  refused without --restore-database")
     else:
         lines.append("  database schema unchanged since that entry: containers only, no data touched")
@@ -123,25 +136,28 @@ def _age(when: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
 
 
-def check(rp: RollbackPlan, restore_database: bool) -> None:
-    if rp.missing_images:
-        raise NotFoundError(f"image(s) of entry {rp.target.id} no longer exist: {', '.join(rp.missing_images)}",
-                            "build or pull that tag again (`berth build`, `berth pull`), then retry")
-    if rp.schema_changed and not rp.restore:
-        raise DeployError(f"the schema of {rp.service} changed since entry {rp.target.id} but no backup was "
-                          "recorded", "restore a database dump by hand; nothing was changed")
-    if rp.schema_changed and not restore_database:
-        raise DeployError(f"the database schema of {rp.service} changed since entry {rp.target.id}: the old "
-                          "version cannot run on it",
-                          "run again with --restore-database to restore the backup taken before the upgrade "
-                          "(data written since then is lost; the current database is dumped first)")
+def check(plan: Plan) -> None:
+    """The first blocker as the error it always was: images missing, or a restore not allowed."""
+    for blocker in plan.blockers:
+        raise (NotFoundError if blocker.missing else DeployError)(blocker.message, blocker.hint)
+
+
+def memcached_servers(config: Config) -> list[str]:
+    """Where a restore's stale cache lives (none when memcached is disabled)."""
+    from berth.config.globals import is_enabled
+
+    if not is_enabled(config.globals, "memcached"):
+        return []
+    from berth.lifecycle.wiring import exports
+
+    return [s for s in str(exports(config)["memcached_servers"]).split(",") if s]
 
 
 @dataclass
 class RollbackResult:
     entry: Entry
     elapsed: float
-    lost: dict[str, dict[str, tuple[int, int]]]  # database -> table -> (rows now, rows after restore)
+    lost: LostRows  # database -> table -> (rows now, rows after restore)
     done: list[str]
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,108 +166,23 @@ class RollbackResult:
                               for db, tables in self.lost.items()}, "done": self.done}
 
 
-def run_rollback(config: Config, engine: Engine, rp: RollbackPlan,
-                 progress: Progress) -> RollbackResult:
+def context(config: Config, engine: Engine, plan: Plan, entries: list[Entry], actual: ActualState) -> HostContext:
+    """The target entry's containers as the desired state: rollback is a plan against a recorded entry."""
+    service, target = plan.services[0], target_of(plan)
+    entry = next(e for e in entries if e.id == target)
+    desired = DesiredState(plan.deployment, (ServiceUnit(service, "localhost"),),
+                           tuple(desired_of(r, service) for r in entry.containers),
+                           secrets=frozenset(secret_values(config.passwords)))
+    return HostContext(engine, desired, config.deployment_dir, config.passwords, actual)
+
+
+def run_rollback(ctx: HostContext, plan: Plan, progress: Progress) -> RollbackResult:
+    """Apply the plan with the one executor; the failure (after the old container was put back) is raised."""
+    from berth.lifecycle.deploy import raise_first
+
     start = time.monotonic()
-    deployment = config.globals.deployment_name
-    actual = observe(engine, deployment, config.deployment_dir)
-    secrets = frozenset(secret_values(config.passwords))
-    done: list[str] = []
-    lost: dict[str, dict[str, tuple[int, int]]] = {}
-    safety: tuple[Backup, ...] = ()
-    history = History(config.deployment_dir)
-    if rp.schema_changed:
-        safety, lost = _restore(config, engine, rp, actual, progress, done)
-    for step in rp.containers:
-        _apply(config, engine, rp, step, actual, secrets, progress, done)
-    store = StateStore(config.deployment_dir)
-    for step_id, stamp in rp.target.stamps.items():
-        store.set_stamp(step_id, stamp)
-    tags = rp.target.tags
-    store.set_pin(rp.service, None if tags == [config.globals.image_tag] or not tags else tags[0])
-    schema = {}
-    if rp.schema_changed:
-        db = backup.database_container(engine, deployment)
-        schema = {b.database: backup.fingerprint(engine, db, b.database) for b in rp.restore}
-    entry = history.add(Entry(id=0, time=time.time(), service=rp.service, kind="rollback",
-                              containers=rp.target.containers, backups=safety, schema_changed=rp.schema_changed,
-                              schema=schema, stamps=rp.target.stamps, state=DONE, note=f"to entry {rp.target.id}"))
-    return RollbackResult(entry, time.monotonic() - start, lost, done)
-
-
-def _restore(config: Config, engine: Engine, rp: RollbackPlan, actual: ActualState,
-             progress: Progress, done: list[str]) -> tuple[tuple[Backup, ...], dict[str, dict[str, tuple[int, int]]]]:
-    """Stop the service, dump the current databases, restore the backups; rows that disappear per table."""
-    deployment = config.globals.deployment_name
-    for have in actual.containers:
-        if have.service == rp.service and have.role == "service" and have.running:
-            container = actions.get_container(engine, have.id)
-            if container is not None:
-                progress(f"{have.name}: stopping (the database is restored)")
-                actions.stop(engine, container, 10)
-    db = backup.database_container(engine, deployment)
-    folder = backup.backup_dir(config.deployment_dir, f"before-rollback-{int(time.time())}")
-    safety = []
-    lost: dict[str, dict[str, tuple[int, int]]] = {}
-    for item in rp.restore:
-        safety.append(backup.dump(engine, db, item.database, folder / f"{item.database}.sql.gz"))
-        before = backup.row_counts(engine, db, item.database)
-        progress(f"restoring {item.database} from {item.path}")
-        backup.restore(engine, db, item)
-        after = backup.row_counts(engine, db, item.database)
-        lost[item.database] = {t: (n, after.get(t, 0)) for t, n in before.items() if n > after.get(t, 0)}
-        done.append(f"restored {item.database} from {item.path} (current data kept in {safety[-1].path})")
-    if flush_memcached(config):
-        done.append("flushed memcached (entries cached from the replaced data)")
-    return tuple(safety), lost
-
-
-def flush_memcached(config: Config) -> bool:
-    """Services cache database rows in memcached (keystone: projects, users, roles): stale after a restore."""
-    import socket
-
-    from berth.config.globals import is_enabled
-
-    if not is_enabled(config.globals, "memcached"):
-        return False
-    from berth.lifecycle.wiring import exports
-
-    flushed = False
-    for server in str(exports(config)["memcached_servers"]).split(","):
-        address, _, port = server.rpartition(":")
-        try:
-            with socket.create_connection((address, int(port)), timeout=5) as conn:
-                conn.sendall(b"flush_all\r\n")
-                flushed = conn.recv(64).startswith(b"OK") or flushed
-        except OSError:
-            continue
-    return flushed
-
-
-def _pinned_image(engine: Engine, rec: Any) -> str | None:
-    """None when the recorded tag still names the recorded image (the container shows its tag), else the id."""
-    found = engine.image(rec.image)
-    return None if found is not None and found.id == rec.image_id else str(rec.image_id)
-
-
-def _apply(config: Config, engine: Engine, rp: RollbackPlan, step: ContainerStep,
-           actual: ActualState, secrets: frozenset[str], progress: Progress, done: list[str]) -> None:
-    have = actual.main(step.key)
-    old = actions.get_container(engine, have.id) if have else None
-    if step.action == "remove":
-        if old is not None:
-            actions.remove(engine, old.id)
-            done.append(f"{step.name}: removed")
-        return
-    if step.action == "noop" and not rp.schema_changed:
-        return
-    rec = next(r for r in rp.target.containers if r.key == step.key)
-    want = desired_of(rec, rp.service)
-    config_dir = config.deployment_dir / "config" / rec.key
-    previous = dict(have.files) if have else {}
-    actions.write_config_dir(config_dir, want.files)
-    start = time.monotonic()
-    swap(engine, config.globals.deployment_name, old, want, secrets, progress,
-         wait=lambda new: actions.wait_healthy(engine, new, want, secrets, progress),
-         on_failure=lambda: actions.write_config_dir(config_dir, previous), image_id=_pinned_image(engine, rec))
-    done.append(f"{step.name}: back on {rec.image} ({_short(rec.image_id)}) in {time.monotonic() - start:.1f}s")
+    executor = Executor(ctx, plan)
+    raise_first(executor.run(progress_events(progress), progress))
+    service = plan.services[0]
+    return RollbackResult(executor.entries[service], time.monotonic() - start, executor.lost,
+                          executor.results.get(service, []))

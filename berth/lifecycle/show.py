@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from berth.plan.model import Action, Plan
 
 SYMBOL = {Action.CREATE: "+", Action.RECREATE: "~", Action.RESTART: "↻", Action.START: "▶", Action.NOOP: "=",
-          Action.REMOVE: "-"}
+          Action.REMOVE: "-", Action.SWAP: "~", Action.FINISH: "▶", Action.STOP: "■"}
 
 
 def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from berth.plan.diff import field_changes, file_diffs
-from berth.plan.model import Action, ContainerChange, Plan, StepChange
+from berth.plan.model import Action, ContainerChange, FieldChange, FileDiff, Plan, StepChange
 from berth.state.actual import ActualContainer, ActualState
 from berth.state.desired import DesiredContainer, DesiredState, DesiredStep, step_stamp
 
@@ -85,9 +85,9 @@ def _short(image_id: str | None) -> str:
 
 
 def _change(want: DesiredContainer, have: ActualContainer | None, action: Action, reasons: tuple[str, ...],
-            **extra: tuple) -> ContainerChange:  # type: ignore[type-arg]
+            fields: tuple[FieldChange, ...] = (), files: tuple[FileDiff, ...] = ()) -> ContainerChange:
     return ContainerChange(host=want.host, service=want.service, key=want.key, name=want.name, action=action,
-                           reasons=reasons, container_id=have.id if have else None, **extra)
+                           reasons=reasons, container_id=have.id if have else None, fields=fields, files=files)
 
 
 def leftovers(desired: DesiredState, actual: ActualState, selected: list[str], whole: bool) -> list[ContainerChange]:
@@ -130,4 +130,5 @@ def decide_step(step: DesiredStep, actual: ActualState) -> StepChange:
 
 
 def _step(step: DesiredStep, run: bool, reason: str) -> StepChange:
-    return StepChange(host=step.host, service=step.service, name=step.name, kind=step.kind, run=run, reason=reason)
+    return StepChange(host=step.host, service=step.service, name=step.name, kind=step.kind, run=run, reason=reason,
+                      phase=step.phase)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -38,3 +39,11 @@ class Event:
     message: str = ""
     elapsed: float = 0.0
     at: float = field(default_factory=time.time)
+
+
+def progress_events(progress: Callable[[str], None]) -> Callable[[Event], None]:
+    """An event sink that passes the tasks' progress lines on (commands that print lines, not a live view)."""
+    def sink(event: Event) -> None:
+        if event.kind is EventKind.PROGRESS and event.message:
+            progress(event.message)
+    return sink

@@ -92,7 +92,7 @@ def test_first_deploy_records_history(env, capsys):
 def test_upgrade_to_new_tag_of_same_image(env, capsys):
     old_id = keystone(env).image.id
     plan = as_json(env, capsys, "upgrade", "keystone", "--tag", "zed-up2", "--build", "--plan")["plan"]
-    assert [i["source"] for i in plan["images"]] == ["build"]
+    assert [(o["kind"], o["action"]) for o in plan["objects"]] == [("image", "build")]
     assert berth(env, "--quiet", "upgrade", "keystone", "--tag", "zed-up2", "--build", "--yes") == 0
     container = keystone(env)
     assert container.attrs["Config"]["Image"] == "berthup/keystone:zed-up2"

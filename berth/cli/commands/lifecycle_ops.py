@@ -73,19 +73,17 @@ def upgrade_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, ta
     selected = check_services(config, services) or [u.name for u in _units(config)]
     client = connect()
     snap = upgrade.upgrade_snapshot(config, client, selected)
-    up = upgrade.plan_upgrade(config, snap, selected, build)
-    if not show_and_confirm(app, upgrade.plan_lines(up), plan_only, yes, up.has_changes, up.to_dict(), "upgrade"):
+    plan = upgrade.plan_upgrade(config, snap, selected, build, base.globals.image_tag)
+    if not show_and_confirm(app, upgrade.plan_lines(plan), plan_only, yes, plan.has_changes, plan.to_dict(),
+                            "upgrade"):
         return
-    progress = progress_printer(app)
-    upgrade.prepare_images(config, client, up, progress)
-    snap = upgrade.upgrade_snapshot(config, client, selected)  # now with the new image ids
-    up = upgrade.plan_upgrade(config, snap, selected, build)
-    entries, done = upgrade.run_upgrade(config, base.globals.image_tag, client, snap, up, progress)
+    ctx = upgrade.context(config, client, snap)
+    entries, done = upgrade.run_upgrade(ctx, plan, progress_printer(app))
     for service, lines in done.items():
         app.echo(f"{service}:")
         for line in lines:
             app.echo(f"  {line}")
-    emit(app, up.to_dict(), {"entries": [e.summary() for e in entries], "done": done})
+    emit(app, plan.to_dict(), {"entries": [e.summary() for e in entries], "done": done})
     app.echo(f"upgraded {', '.join(e.service for e in entries) or 'nothing'} to {config.globals.image_tag}")
 
 
@@ -118,22 +116,25 @@ def rollback_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, t
     client = connect()
     actual = observe(client, config.globals.deployment_name, config.deployment_dir)
     images = {i.id for i in client.images()}
-    rp = rollback.decide(History(config.deployment_dir).entries(), actual, images, service, to)
-    lines = rollback.plan_lines(rp, restore_database)
+    entries = History(config.deployment_dir).entries()
+    plan = rollback.decide(entries, actual, images, service, to, restore_database, rollback.memcached_servers(config),
+                           config.globals.image_tag)
+    lines = rollback.plan_lines(plan)
     if plan_only:
-        show_and_confirm(app, lines, True, yes, rp.has_changes, rp.to_dict(), "rollback")
+        show_and_confirm(app, lines, True, yes, plan.has_changes, plan.to_dict(), "rollback")
         return
-    rollback.check(rp, restore_database)
-    if not show_and_confirm(app, lines, plan_only, yes, rp.has_changes, rp.to_dict(), "rollback"):
+    rollback.check(plan)
+    if not show_and_confirm(app, lines, plan_only, yes, plan.has_changes, plan.to_dict(), "rollback"):
         return
-    result = rollback.run_rollback(config, client, rp, progress_printer(app))
+    ctx = rollback.context(config, client, plan, entries, actual)
+    result = rollback.run_rollback(ctx, plan, progress_printer(app))
     for line in result.done:
         app.echo(f"  {line}")
     for db, tables in result.lost.items():
         for table, (now, after) in sorted(tables.items()):
             app.echo(f"  lost in {db}.{table}: {now - after} row(s) ({now} -> {after})")
-    emit(app, rp.to_dict(), result.to_dict())
-    app.echo(f"rolled back {service} to entry {rp.target.id} in {result.elapsed:.1f}s (history entry "
+    emit(app, plan.to_dict(), result.to_dict())
+    app.echo(f"rolled back {service} to entry {rollback.target_of(plan)} in {result.elapsed:.1f}s (history entry "
              f"{result.entry.id})")
 
 

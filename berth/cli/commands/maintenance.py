@@ -24,7 +24,7 @@ def stop_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, servi
     from berth.engine import connect
     from berth.errors import DeployError
     from berth.lifecycle.deploy import check_services, snapshot
-    from berth.lifecycle.maintenance import op_lines, run_stop, stop_plan
+    from berth.lifecycle.maintenance import execute, op_lines, stop_plan
 
     app.json = app.json or json_flag
     config = app.config
@@ -34,12 +34,13 @@ def stop_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, servi
     plan = stop_plan(desired, client, selected)
     if not show_and_confirm(app, op_lines(plan), plan_only, yes, plan.has_changes, plan.to_dict(), "stop"):
         return
-    result = run_stop(desired, client, plan)
+    result = execute(client, plan, desired, config.deployment_dir, progress_printer(app)).result
+    assert result is not None
     emit(app, plan.to_dict(), {k: o.status.value for k, o in result.outcomes.items()})
     if not result.ok:
         failed = [o for o in result.outcomes.values() if o.status.value == "failed"]
         raise DeployError(f"stopping {failed[0].key} failed: {failed[0].message}")
-    app.echo(f"stopped {len(plan.items)} container(s)")
+    app.echo(f"stopped {len(plan.changes)} container(s)")
 
 
 @click.command("destroy")
@@ -52,7 +53,7 @@ def destroy_cmd(app: AppContext, really: bool, include_images: bool, plan_only: 
     """Remove this deployment: containers, volumes (data!), networks, host interfaces/namespaces/rules berth
     made, generated state. The configuration directory and database backups are kept."""
     from berth.engine import connect
-    from berth.lifecycle.maintenance import apply_items, destroy_plan, op_lines
+    from berth.lifecycle.maintenance import destroy_plan, execute, op_lines, units_of
 
     app.json = app.json or json_flag
     config = app.config
@@ -63,7 +64,8 @@ def destroy_cmd(app: AppContext, really: bool, include_images: bool, plan_only: 
     plan = destroy_plan(config, client, include_images)
     if not show_and_confirm(app, op_lines(plan), plan_only, True, plan.has_changes, plan.to_dict(), "destroy"):
         return
-    done = apply_items(client, plan, progress_printer(app))
+    executor = execute(client, plan, units_of(config), config.deployment_dir, progress_printer(app))
+    done = [f"container {line}" for lines in executor.results.values() for line in lines] + executor.objects_done
     emit(app, plan.to_dict(), done)
     for line in done:
         app.echo(f"  {line}")
@@ -76,13 +78,15 @@ def destroy_cmd(app: AppContext, really: bool, include_images: bool, plan_only: 
 def pull_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool) -> None:
     """Pull every image of the enabled services from docker_registry (before an upgrade or on a new host)."""
     from berth.engine import connect
-    from berth.lifecycle.maintenance import op_lines, pull_plan, run_pull
+    from berth.lifecycle.maintenance import execute, op_lines, pull_plan
+    from berth.state.desired import DesiredState
 
     app.json = app.json or json_flag
     plan = pull_plan(app.config)
     if not show_and_confirm(app, op_lines(plan), plan_only, yes, plan.has_changes, plan.to_dict(), "pull"):
         return
-    done = run_pull(connect(), plan, progress_printer(app))
+    done = execute(connect(), plan, DesiredState(plan.deployment), app.config.deployment_dir,
+                   progress_printer(app)).objects_done
     emit(app, plan.to_dict(), done)
     app.echo(f"pulled {len(done)} image(s)")
 
@@ -107,7 +111,7 @@ def cleanup_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, wh
     if not show_and_confirm(app, m.op_lines(plan), plan_only, yes, plan.has_changes, plan.to_dict(),
                             f"cleanup {what}"):
         return
-    done = m.apply_items(client, plan, progress_printer(app))
+    done = m.execute(client, plan, m.units_of(config), config.deployment_dir, progress_printer(app)).objects_done
     emit(app, plan.to_dict(), done)
     for line in done:
         app.echo(f"  {line}")

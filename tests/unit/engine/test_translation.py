@@ -16,8 +16,8 @@ from berth.engine.docker_engine import (
 )
 from berth.engine.memory import MemoryEngine
 from berth.errors import EngineError, EngineNotFound, EngineRefused
-from berth.lifecycle import maintenance
-from berth.run import actions
+from berth.plan.model import ObjectChange
+from berth.run import actions, objects
 
 
 def test_inspect_gives_state_health_exit_code_and_restarts() -> None:
@@ -78,15 +78,15 @@ def test_removing_what_is_gone_is_fine_and_a_refusal_is_reported() -> None:
     engine = MemoryEngine()
     actions.remove(engine, "nothing-here")
     engine.create_volume("v", {})
-    item = maintenance.Item("volume", "v", "remove", ident="v")
-    assert maintenance._remove(engine, item) == "volume v: removed"
-    assert maintenance._remove(engine, item) == "volume v: already gone"
+    item = ObjectChange("volume", "v", "remove", ident="v")
+    assert objects.remove(engine, item) == "volume v: removed"
+    assert objects.remove(engine, item) == "volume v: already gone"
 
     class Busy(MemoryEngine):
         def remove_image(self, ref: str, force: bool = False) -> None:
             raise EngineRefused("refused", explanation="image is being used by a container")
-    image = maintenance.Item("image", "x:y", "remove", ident="x:y")
-    assert maintenance._remove(Busy(), image) == "image x:y: kept (image is being used by a container)"
+    image = ObjectChange("image", "x:y", "remove", ident="x:y")
+    assert objects.remove(Busy(), image) == "image x:y: kept (image is being used by a container)"
 
 
 def test_a_missing_image_without_a_registry_is_a_deploy_error_naming_the_build() -> None:

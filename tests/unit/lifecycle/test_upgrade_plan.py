@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from berth.lifecycle.maintenance import reconfigure_plan
 from berth.lifecycle.rollback import decide
-from berth.lifecycle.upgrade import dependency_order, images_needed, step_order
-from berth.plan.model import Action, ContainerChange, Plan, StepChange
+from berth.lifecycle.rollback import plan_lines as rollback_lines
+from berth.lifecycle.upgrade import dependency_order, images_needed, step_order, upgrade_action
+from berth.plan.model import Action, ContainerChange, Operation, Plan, StepChange
 from berth.state.actual import ActualContainer, ActualState
 from berth.state.desired import DesiredContainer, DesiredState, DesiredStep, ServiceUnit
 from berth.state.history import Backup, ContainerRecord, Entry
@@ -58,10 +61,10 @@ def test_services_upgrade_in_dependency_order():
 
 def test_missing_images_are_pulled_from_a_registry_else_built():
     d = desired()
-    assert [(n.image, n.source) for n in images_needed(d, ["keystone", "mariadb"], "", False)] == \
-        [("keystone", "build"), ("mariadb", "present")]
-    assert images_needed(d, ["keystone"], "127.0.0.1:4000", False)[0].source == "pull"
-    assert images_needed(d, ["keystone"], "127.0.0.1:4000", True)[0].source == "build"
+    assert [(n.kind, n.ident, n.action) for n in images_needed(d, ["keystone", "mariadb"], "", False)] == \
+        [("image", "keystone", "build")]  # mariadb's image is present
+    assert images_needed(d, ["keystone"], "127.0.0.1:4000", False)[0].action == "pull"
+    assert images_needed(d, ["keystone"], "127.0.0.1:4000", True)[0].action == "build"
 
 
 def _record(image_id: str, spec_hash: str = "s", config_hash: str = "c") -> ContainerRecord:
@@ -81,23 +84,30 @@ def _actual(image_id: str, spec_hash: str, config_hash: str, state: str = "runni
 
 
 def test_rollback_without_schema_change_is_a_container_swap():
-    rp = decide(_entries(False), _actual("sha256:new", "s2", "c2"), {"sha256:old"}, "keystone", None)
-    assert rp.target.id == 1 and not rp.schema_changed and rp.restore == ()
-    assert [(c.action, c.image_id) for c in rp.containers] == [("recreate", "sha256:old")]
-    assert "image new -> old" in rp.containers[0].reason
+    plan = decide(_entries(False), _actual("sha256:new", "s2", "c2"), {"sha256:old"}, "keystone", None)
+    assert plan.operation is Operation.ROLLBACK and not plan.blockers
+    assert [(c.action, c.image_id) for c in plan.changes] == [(Action.SWAP, "sha256:old")]
+    assert "image new -> old" in plan.changes[0].reasons[0]
+    assert [(s.kind, s.run, s.payload["target"]) for s in plan.steps] == [("record", True, 1)]
 
 
 def test_rollback_over_a_schema_change_restores_that_upgrades_backup():
-    rp = decide(_entries(True), _actual("sha256:new", "s2", "c2"), {"sha256:old"}, "keystone", None)
-    assert rp.schema_changed and rp.restore[0].path == "/b/2.sql.gz"
+    plan = decide(_entries(True), _actual("sha256:new", "s2", "c2"), {"sha256:old"}, "keystone", None, True,
+                  ("127.0.0.1:11211",))
+    assert [(s.kind, s.run) for s in plan.steps] == [("restore", True), ("flush", True), ("record", True)]
+    assert plan.steps[0].payload["backups"][0]["path"] == "/b/2.sql.gz" and not plan.blockers
+    refused = decide(_entries(True), _actual("sha256:new", "s2", "c2"), {"sha256:old"}, "keystone", None)
+    assert [b.message for b in refused.blockers] == [
+        "the database schema of keystone changed since entry 1: the old version cannot run on it"]
+    assert "  refused without --restore-database" in rollback_lines(refused)
 
 
 def test_rollback_to_what_runs_is_a_noop_and_missing_images_are_named():
-    rp = decide(_entries(False), _actual("sha256:old", "s", "c"), set(), "keystone", 1)
-    assert [c.action for c in rp.containers] == ["noop"] and not rp.has_changes
-    assert rp.missing_images == ("sha256:old",)
+    plan = decide(_entries(False), _actual("sha256:old", "s", "c"), set(), "keystone", 1)
+    assert [c.action for c in plan.changes] == [Action.NOOP] and not plan.has_changes
+    assert plan.blockers[0].missing and "sha256:old" in plan.blockers[0].message
     stopped = decide(_entries(False), _actual("sha256:old", "s", "c", "exited"), {"sha256:old"}, "keystone", 1)
-    assert [c.action for c in stopped.containers] == ["recreate"]
+    assert [c.action for c in stopped.changes] == [Action.SWAP]
 
 
 def _change(key: str, action: Action, reason: str) -> ContainerChange:
@@ -137,3 +147,13 @@ def test_reconfigure_keeps_a_follower_only_when_its_leader_stays():
     dropped = reconfigure_plan(Plan("berth", ("a",), (_change("libvirt", Action.RECREATE, "image changed: a -> b"),
                                                       follow)))
     assert {c.key: c.action for c in dropped.changes} == {"libvirt": Action.NOOP, "compute": Action.NOOP}
+
+
+@pytest.mark.parametrize("action,aside,expected", [
+    (Action.RECREATE, False, Action.SWAP), (Action.RESTART, False, Action.SWAP), (Action.CREATE, False, Action.CREATE),
+    (Action.CREATE, True, Action.SWAP), (Action.START, False, Action.FINISH), (Action.NOOP, True, Action.FINISH),
+    (Action.NOOP, False, Action.NOOP), (Action.REMOVE, False, Action.REMOVE),
+])
+def test_upgrade_swaps_every_change_and_finishes_interrupted_swaps(action, aside, expected):
+    change = _change("keystone", action, "why")
+    assert upgrade_action(change, {"keystone"} if aside else set()).action is expected
