@@ -117,3 +117,29 @@ def _finish(app: AppContext, run: Any, hosts: Sequence[str], applied: bool) -> N
 
 def _rounded(timings: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 2) for k, v in timings.items()}
+
+
+def status_many(app: AppContext, selected: list[str] | None, json_flag: bool) -> None:
+    """`berth -i INVENTORY status`: every host observed through Ansible, one table; hosts not reached named."""
+    from berth.errors import BerthError
+    from berth.lifecycle.show import table
+    from berth.lifecycle.status import rows_of
+    from berth.remote.deploy import Run, plan_all, targeted_hosts
+
+    assert app.inventory is not None
+    run = Run(app.config, Path(app.inventory), selected)
+    hosts = targeted_hosts(app.config, selected, None)
+    plans = plan_all(run, hosts)
+    rows = [(host, row) for host in hosts if host in plans for row in rows_of(plans[host])]
+    missing = [run.reports[h] for h in hosts if h not in plans]
+    if app.json or json_flag:
+        click.echo(json.dumps({"hosts": [{"host": r.host, "status": r.status, "message": r.message} for r in missing],
+                               "containers": [{"host": h, **r.as_dict()} for h, r in rows]}, indent=2))
+    else:
+        for line in table([(h, r.service, r.name, r.state, r.health, r.image_id, r.uptime, r.drift or "-")
+                           for h, r in rows], ("HOST", "SERVICE", "CONTAINER", "STATE", "HEALTH", "ID", "UPTIME",
+                                               "DRIFT")):
+            click.echo(line)
+    if missing:
+        raise BerthError(f"{len(missing)} of {len(hosts)} host(s) not observed: "
+                         + "; ".join(f"{r.host}: {r.message}" for r in missing), "check that they are up and reachable")
