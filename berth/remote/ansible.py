@@ -31,6 +31,10 @@ ANSIBLE_ENV = {
     "ANSIBLE_NOCOLOR": "True",
     "ANSIBLE_SSH_RETRIES": "0",  # a host that does not answer is reported at once; the next run retries it
 }
+# A host lost while an SSH connection master (ControlPersist) to it is open would leave the next command waiting on
+# a dead TCP connection for minutes: keep-alives end it within 9 s and the host is reported unreachable.
+# Set only when the operator's environment does not (an inventory's ansible_ssh_extra_args still wins).
+KEEPALIVE = {"ANSIBLE_SSH_EXTRA_ARGS": "-o ServerAliveInterval=3 -o ServerAliveCountMax=3"}
 
 Handler = Callable[[Mapping[str, Any]], None]
 
@@ -126,7 +130,8 @@ def playbook_path(name: str) -> Path:
 def runner_env() -> dict[str, str]:
     """berth's Ansible settings, with the programs of berth's own environment first on PATH."""
     bindir = str(Path(sys.executable).parent)
-    return {**ANSIBLE_ENV, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    keepalive = {k: v for k, v in KEEPALIVE.items() if k not in os.environ}
+    return {**ANSIBLE_ENV, **keepalive, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def run_playbook(name: str, inventory: Path, hosts: Sequence[str], extravars: Mapping[str, Any],

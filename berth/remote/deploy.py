@@ -145,9 +145,17 @@ def failure(result: HostResult, doing: str) -> HostReport:
     status = "unreachable" if result.status == "unreachable" else "failed"
     details = result.tail() if status == "failed" else []
     error = next((line[len("error: "):] for line in result.tail() if line.startswith("error: ")), "")
-    why = result.tail(1)[0] if status == "unreachable" and result.tail(1) else result.summary()
+    why = _connection_error(result.message) if status == "unreachable" else result.summary()
     message = f"{status} while {doing}: {error or why}"
     return HostReport(result.host, status, message, details=details, elapsed=result.elapsed)
+
+
+def _connection_error(message: str) -> str:
+    """The ssh client's own words (`ssh: connect to host ADDRESS port 22: Connection timed out`) from Ansible's
+    longer message, else its first line."""
+    text = message.strip()
+    start = text.rfind("ssh: ")
+    return (text[start:] if start >= 0 else text).splitlines()[0] if text else "no answer"
 
 
 def apply_all(run: Run, plans: Mapping[str, HostPlan], serial: int | None) -> None:
@@ -195,9 +203,12 @@ def applied(result: HostResult, plan: HostPlan | None) -> HostReport:
         report = failure(result, "applying its plan")
         report.plan, report.results = plan, results
         return report
-    services = (results or {}).get("services", {})
+    if results is None:
+        return HostReport(result.host, "deployed", "applied (its berth printed no results)", plan=plan,
+                          details=result.tail(3), elapsed=result.elapsed)
+    services = results.get("services", {})
     changed = [k for k, v in services.items() if v.get("status") == "succeeded"]
-    elapsed = float((results or {}).get("elapsed", result.elapsed))
+    elapsed = float(results.get("elapsed", result.elapsed))
     message = f"deployed {', '.join(changed)}" if changed else "unchanged"
     return HostReport(result.host, "deployed" if changed else "unchanged", f"{message} in {elapsed:.1f}s", plan=plan,
                       results=results, elapsed=elapsed)

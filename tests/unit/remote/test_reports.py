@@ -60,11 +60,14 @@ def test_a_host_that_prints_no_usable_observation_fails_saying_so(result: HostRe
 
 
 def test_an_unreachable_host_is_named_with_the_connection_error() -> None:
-    report = failure(HostResult("lab2", "unreachable", message="Failed to connect: ssh: connect to host "
+    report = failure(HostResult("lab2", "unreachable", message='Task failed: Data could not be sent to remote host '
+                                '"198.51.100.12". Make sure this host can be reached over ssh: ssh: connect to host '
                                 "198.51.100.12 port 22: Connection timed out"), "observing it")
     assert report.status == "unreachable" and report.details == []
-    assert report.message == ("unreachable while observing it: Failed to connect: ssh: connect to host "
-                              "198.51.100.12 port 22: Connection timed out")
+    assert report.message == ("unreachable while observing it: ssh: connect to host 198.51.100.12 port 22: "
+                              "Connection timed out")
+    other = failure(HostResult("lab2", "unreachable", message="Failed to resolve lab2\nmore"), "applying its plan")
+    assert other.message == "unreachable while applying its plan: Failed to resolve lab2"
 
 
 def test_an_apply_that_printed_no_json_is_still_reported_with_its_last_lines() -> None:
