@@ -99,3 +99,16 @@ def test_hosts_waiting_for_a_failed_host_directly_or_not() -> None:
     waits = {"c1": set(), "c2": {"c1"}, "k1": {"c2"}, "k2": set()}
     assert targets.dependents("c1", waits) == {"c2", "k1"}
     assert targets.dependents("k2", waits) == set()
+
+
+def test_only_inventories_with_hosts_reached_through_ansible_take_the_many_hosts_path(tmp_path: Path) -> None:
+    from berth.cli.many import is_remote
+    from berth.config.loader import load_config
+
+    root = make_config_dir(tmp_path)
+    assert is_remote(three_hosts(root))
+    assert not is_remote(load_config(root))  # the built-in all-in-one
+    local = tmp_path / "local"
+    local.write_text("[control]\nnode ansible_connection=local\n[network:children]\ncontrol\n[compute:children]\n"
+                     "control\n[storage]\n[monitoring]\n[deployment]\nnode\n")
+    assert not is_remote(load_config(root, inventory_path=local))
