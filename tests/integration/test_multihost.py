@@ -27,7 +27,7 @@ from berth.images import registry
 from berth.remote.lab import load_lab
 from berth.remote.labplan import Lab, LabHost
 from berth.services.registry import enable_key, service_names
-from tests.sandbox import BERTH
+from tests.sandbox import BERTH, wait_for
 
 pytest.importorskip("ansible_runner")
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -106,7 +106,8 @@ def statuses(data: dict[str, Any]) -> dict[str, str]:
 
 
 def running_on(host: LabHost) -> set[str]:
-    proc = subprocess.run(["docker", "-H", f"unix://{host.docker_socket}", "ps", "--format", "{{.Names}}"],
+    proc = subprocess.run(["docker", "-H", f"unix://{host.docker_socket}", "ps", "--filter", "status=running",
+                           "--format", "{{.Names}}"],
                           capture_output=True, text=True, timeout=30, check=True)
     return set(proc.stdout.split())
 
@@ -153,6 +154,9 @@ def test_a_lost_host_fails_naming_it_the_other_completes_and_the_next_run_finish
     assert f"1 of 2 host(s) did not finish: {second.name}" in stderr and f"{second.name}: unreachable" in stderr
 
     assert main(["lab", "up", "--hosts", "2", "--name", NAME, "--cidr", CIDR, "--registry-port", str(PORT)]) == 0
+    # the host's engine restarts its containers as it boots; a plan made in the middle of that would be refused by
+    # the host ("changed since its plan was made") and the run after it would finish: wait as an operator would
+    wait_for(f"{second.name}'s engine restarting its containers", 60, lambda: CONTAINERS <= running_on(second), 1.0)
     code, data, elapsed, stderr = deploy(env)
     print(f"deploy after {second.name} came back: {elapsed:.1f}s")
     assert code == 0, json.dumps(data["hosts"], indent=1)[-3000:] + stderr[-2000:]
