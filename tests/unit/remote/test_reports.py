@@ -114,3 +114,27 @@ def test_observe_prints_the_hosts_state_as_the_codec_writes_it(monkeypatch: pyte
     assert data["version"] == 1 and data["actual"]["deployment"] == "unit"
     assert [c["name"] for c in data["actual"]["containers"]] == ["unit_memcached"]
     assert "berth/memcached:zed" in data["actual"]["images"]
+
+
+def test_the_summary_names_every_host_that_did_not_finish(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from berth.cli.context import AppContext
+    from berth.cli.many import _finish
+    from berth.errors import DeployError
+    from berth.remote.deploy import HostReport, Run
+    from tests.unit.threehosts import make_config_dir, three_hosts
+
+    config = three_hosts(make_config_dir(tmp_path))
+    run = Run(config, tmp_path / "multinode", timings={"observe": 1.234})
+    run.reports = {"control01": HostReport("control01", "deployed", "deployed keystone in 3.0s", wave=1),
+                   "compute01": HostReport("compute01", "failed", "failed while applying its plan: boom",
+                                           details=["last line"], wave=2),
+                   "compute02": HostReport("compute02", "unreachable", "unreachable while observing it: ssh: x")}
+    app = AppContext(config_dir=tmp_path, inventory=tmp_path / "multinode", json=True)
+    with pytest.raises(DeployError) as caught:
+        _finish(app, run, ["control01", "compute01", "compute02"], applied=True)
+    assert caught.value.message == "2 of 3 host(s) did not finish: compute01, compute02"
+    assert caught.value.details == ["compute01: failed while applying its plan: boom\n    last line",
+                                    "compute02: unreachable while observing it: ssh: x"]
+    data = json.loads(capsys.readouterr().out)
+    assert [h["host"] for h in data["hosts"]] == ["control01", "compute01", "compute02"]
+    assert data["ok"] is False and data["timings"] == {"observe": 1.23}
