@@ -59,8 +59,8 @@ def tmp(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_every_host_observed_planned_shipped_and_applied_in_waves(tmp: Path) -> None:
-    run = deploy_run(tmp, {"control01": "ok", "compute01": "ok", "compute02": "ok"})
+def test_every_host_observed_planned_shipped_and_applied_in_waves_and_batches(tmp: Path) -> None:
+    run = deploy_run(tmp, {"control01": "ok", "compute01": "ok", "compute02": "ok"}, serial=1)
     for host in ("control01", "compute01", "compute02"):
         observe, apply = calls(tmp, host)
         assert observe.split()[:3] == ["observe", "--json", "--deployment"] and "unit" in observe
@@ -94,11 +94,6 @@ def test_hosts_waiting_for_a_failed_host_are_skipped_and_say_why(tmp: Path) -> N
         assert run.reports[host].status == "skipped"
         assert run.reports[host].message == "not applied: it waits for control01, which failed"
         assert len(calls(tmp, host)) == 1  # observed, never applied
-
-
-def test_serial_applies_one_host_at_a_time(tmp: Path) -> None:
-    run = deploy_run(tmp, {"control01": "ok", "compute01": "ok", "compute02": "ok"}, serial=1)
-    assert all(r.status == "deployed" for r in run.reports.values())
 
 
 def test_a_host_ansible_says_nothing_about_fails_with_ansibles_output(tmp: Path) -> None:
