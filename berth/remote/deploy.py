@@ -27,7 +27,7 @@ from berth.lifecycle.hostplans import host_plan, summary
 from berth.plan.codec import DecodeError, from_data
 from berth.plan.hostplan import HostPlan, write
 from berth.remote import targets
-from berth.remote.ansible import HostResult, run_playbook
+from berth.remote.ansible import TAIL, HostResult, run_playbook
 from berth.state.actual import ActualState
 from berth.state.observe import OBSERVATION_VERSION
 
@@ -141,13 +141,19 @@ def observation(result: HostResult, deployment: str) -> ActualState | HostReport
 
 
 def failure(result: HostResult, doing: str) -> HostReport:
-    """A failed or unreachable host's report: what failed and the last lines it printed."""
-    status = "unreachable" if result.status == "unreachable" else "failed"
-    details = result.tail() if status == "failed" else []
-    error = next((line[len("error: "):] for line in result.tail() if line.startswith("error: ")), "")
-    why = _connection_error(result.message) if status == "unreachable" else result.summary()
-    message = f"{status} while {doing}: {error or why}"
-    return HostReport(result.host, status, message, details=details, elapsed=result.elapsed)
+    """A failed or unreachable host's report: berth's error line from the host (else what Ansible said) and the
+    lines that explain it (berth's details under its error line: the failed container's last log lines)."""
+    if result.status == "unreachable":
+        return HostReport(result.host, "unreachable", f"unreachable while {doing}: "
+                          f"{_connection_error(result.message)}", elapsed=result.elapsed)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    at = next((n for n, line in enumerate(lines) if line.startswith("error: ")), None)
+    if at is None:
+        return HostReport(result.host, "failed", f"failed while {doing}: {result.summary()}", details=result.tail(),
+                          elapsed=result.elapsed)
+    details = [line.strip() for line in lines[at + 1:] if not line.startswith("hint: ")][-TAIL:]
+    return HostReport(result.host, "failed", f"failed while {doing}: {lines[at][len('error: '):]}", details=details,
+                      elapsed=result.elapsed)
 
 
 def _connection_error(message: str) -> str:

@@ -138,3 +138,11 @@ def test_the_summary_names_every_host_that_did_not_finish(tmp_path: Path, capsys
     data = json.loads(capsys.readouterr().out)
     assert [h["host"] for h in data["hosts"]] == ["control01", "compute01", "compute02"]
     assert data["ok"] is False and data["timings"] == {"observe": 1.23}
+
+
+def test_a_failed_apply_is_named_by_berths_error_line_however_long_its_details() -> None:
+    stderr = "\n".join(["error: deploy failed in keystone: keystone did not become healthy",
+                        *(f"  log line {n}" for n in range(30)), "hint: see `berth logs keystone`"])
+    report = failure(HostResult("lab2", "failed", "apply", stderr=stderr, rc=7), "applying its plan")
+    assert report.message == "failed while applying its plan: deploy failed in keystone: keystone did not become healthy"
+    assert report.details == [f"log line {n}" for n in range(18, 30)]
