@@ -69,6 +69,27 @@ def start(engine: Engine, image_ref: str, port: int, name: str = CONTAINER,
     return status(engine, port, name)
 
 
+def wait_ready(port: int, timeout: float = 20.0) -> None:
+    """Until the registry answers on loopback: a push right after a (re)start would meet a closed or reset port."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never through a proxy
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with opener.open(f"http://127.0.0.1:{port}/v2/", timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # it answers (an authenticating registry says 401)
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise BuildError(f"the registry on 127.0.0.1:{port} does not answer: {exc}",
+                                 f"see `docker logs {CONTAINER}`") from None
+            time.sleep(0.2)
+
+
 def stop(engine: Engine, port: int, name: str = CONTAINER) -> RegistryStatus:
     """Stop and remove the container; the named volume (the pushed images) stays."""
     if engine.container(name) is not None:

@@ -1,8 +1,9 @@
 """`berth -i INVENTORY deploy` over two lab hosts through Ansible, for real.
 
-Two `berth lab` hosts (own name and network, so a user's default lab is never touched), both in `control`: the
-first runs MariaDB, Memcached and Keystone with every deployment-wide step (databases, db-sync, registration),
-the second its own MariaDB and Memcached and a Keystone on the first host's database, applied after it (wave 2).
+Two `berth lab` hosts (own name and network, so a user's default lab is never touched), both in `control`, each
+running MariaDB and Memcached; the first host is where they are bootstrapped, so the second is applied after it
+(wave 2). (Keystone is left out: a second Keystone host needs the first one's Fernet keys, which berth does not
+distribute yet; a Keystone on one host deploys through this path the same way.)
 Images come from a registry container of the machine's engine published on the lab's .1 (its own name, volume
 and port, so a user's registry is never touched): the machine pushes through loopback, the hosts pull at .1.
 Checked: containers on the right engines, a second deploy changes nothing, a lost host fails the next deploy
@@ -36,8 +37,8 @@ NAME = "mhit"
 CIDR = "198.51.100.128/25"
 PORT = 4010  # not berth's default 4000: a user's registry may run there
 REGISTRY = "berth_registry_mhit"
-SERVICES = ("mariadb", "memcached", "keystone")
-IMAGES = ("base", "openstack-base", "mariadb", "memcached", "keystone", "registry")
+SERVICES = ("mariadb", "memcached")
+IMAGES = ("base", "mariadb", "memcached", "registry")
 CONTAINERS = {f"{NAME}-{s}" for s in SERVICES}
 
 
@@ -73,6 +74,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                      *SERVICES, "registry"]) == 0
         registry.start(engine, f"{lab.registry}/berth/registry:zed", PORT, REGISTRY, volume=REGISTRY,
                        extra_address=str(lab.machine_address))
+        registry.wait_ready(PORT)
         started = time.monotonic()
         assert main(["--quiet", "--config-dir", str(config_dir), "push", *SERVICES]) == 0
         print(f"push {' '.join(SERVICES)} and parents: {time.monotonic() - started:.1f}s")
@@ -119,7 +121,7 @@ def test_a_deploy_over_two_hosts_runs_each_hosts_containers_on_its_engine(env: d
     assert code == 0, json.dumps(data["hosts"], indent=1)[-3000:] + stderr[-2000:]
     assert statuses(data) == {first.name: "deployed", second.name: "deployed"}
     waves = {h["host"]: h["wave"] for h in data["hosts"]}
-    assert waves == {first.name: 1, second.name: 2}  # the second keystone starts on the first one's database
+    assert waves == {first.name: 1, second.name: 2}  # the first host is where its services are bootstrapped
     assert {i["host"] for i in data["items"]} == {first.name, second.name}
     assert CONTAINERS <= running_on(first) and CONTAINERS <= running_on(second)
     machine = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True,
@@ -142,15 +144,15 @@ def test_a_second_deploy_changes_nothing(env: dict[str, Any]) -> None:
 
 def test_a_lost_host_fails_naming_it_the_other_completes_and_the_next_run_finishes(env: dict[str, Any]) -> None:
     first, second = env["lab"].hosts
-    (env["config"] / "config" / "keystone").mkdir(parents=True)
-    (env["config"] / "config" / "keystone" / "keystone.conf").write_text("[DEFAULT]\ndebug = true\n")
+    (env["config"] / "config" / "mariadb").mkdir(parents=True)
+    (env["config"] / "config" / "mariadb" / "berth.cnf").write_text("[mysqld]\nmax_connections = 600\n")
     assert main(["lab", "kill", "--name", NAME, second.name]) == 0
     code, data, elapsed, stderr = deploy(env)
     print(f"deploy with {second.name} lost: {elapsed:.1f}s")
     assert code == 7, stderr
     assert statuses(data) == {first.name: "deployed", second.name: "unreachable"}
     lost = next(h for h in data["hosts"] if h["host"] == second.name)
-    assert lost["message"].startswith("unreachable while observing it: ") and second.address in lost["message"]
+    assert lost["message"].startswith("unreachable while observing it: ") and str(second.address) in lost["message"]
     assert f"1 of 2 host(s) did not finish: {second.name}" in stderr and f"{second.name}: unreachable" in stderr
 
     assert main(["lab", "up", "--hosts", "2", "--name", NAME, "--cidr", CIDR, "--registry-port", str(PORT)]) == 0
