@@ -86,7 +86,7 @@ def targeted_hosts(config: Config, services: Collection[str] | None, limit: str 
     waves (the order they are applied in, and shown in)."""
     running = targets.services_by_host(config, services)
     chosen = targets.select(config, list(running), limit)
-    waits = targets.waits_for(config, targets.services_by_host(config))
+    waits = targets.waits_for(config, running)
     return [host for wave in targets.waves(chosen, waits) for host in wave]
 
 

@@ -117,7 +117,8 @@ def running_on(host: LabHost) -> set[str]:
 def test_a_deploy_over_two_hosts_runs_each_hosts_containers_on_its_engine(env: dict[str, Any]) -> None:
     first, second = env["lab"].hosts
     code, data, elapsed, stderr = deploy(env)
-    print(f"first deploy over 2 hosts: {elapsed:.1f}s; timings {data['timings']}")
+    applied = {h["host"]: h["elapsed"] for h in data["hosts"]}  # `berth apply-plan` on the host, as it measured
+    print(f"first deploy over 2 hosts: {elapsed:.1f}s; timings {data['timings']}; apply-plan on hosts {applied}")
     assert code == 0, json.dumps(data["hosts"], indent=1)[-3000:] + stderr[-2000:]
     assert statuses(data) == {first.name: "deployed", second.name: "deployed"}
     waves = {h["host"]: h["wave"] for h in data["hosts"]}
@@ -148,7 +149,7 @@ def test_a_lost_host_fails_naming_it_the_other_completes_and_the_next_run_finish
     (env["config"] / "config" / "mariadb" / "berth.cnf").write_text("[mysqld]\nmax_connections = 600\n")
     assert main(["lab", "kill", "--name", NAME, second.name]) == 0
     code, data, elapsed, stderr = deploy(env)
-    print(f"deploy with {second.name} lost: {elapsed:.1f}s")
+    print(f"deploy with {second.name} lost: {elapsed:.1f}s; timings {data['timings']}")
     assert code == 7, stderr
     assert statuses(data) == {first.name: "deployed", second.name: "unreachable"}
     lost = next(h for h in data["hosts"] if h["host"] == second.name)
@@ -160,7 +161,8 @@ def test_a_lost_host_fails_naming_it_the_other_completes_and_the_next_run_finish
     # the host ("changed since its plan was made") and the run after it would finish: wait as an operator would
     wait_for(f"{second.name}'s engine restarting its containers", 60, lambda: CONTAINERS <= running_on(second), 1.0)
     code, data, elapsed, stderr = deploy(env)
-    print(f"deploy after {second.name} came back: {elapsed:.1f}s")
+    print(f"deploy after {second.name} came back: {elapsed:.1f}s; timings {data['timings']}; apply-plan on hosts "
+          f"{ {h['host']: h['elapsed'] for h in data['hosts']} }")
     assert code == 0, json.dumps(data["hosts"], indent=1)[-3000:] + stderr[-2000:]
     assert statuses(data) == {first.name: "unchanged", second.name: "deployed"}
     assert CONTAINERS <= running_on(second)
