@@ -84,6 +84,10 @@ class DeployError(BerthError):
     exit_code = ExitCode.DEPLOY
 
 
+class RemoteError(DeployError):
+    """Reaching other hosts failed as a whole (Ansible missing, the inventory unreadable), not one host's part."""
+
+
 class NotFoundError(BerthError):
     """A named thing (image, service, container, history entry) does not exist."""
 

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
 need_root
-ensure_venv test
+ensure_venv test,multinode
 echo "==> berth bootstrap-host"
 berth bootstrap-host
 # the programs the tests run (cpio, ping, ...): tests/tools.py names each with its package

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from berth.config.loader import Config
 from berth.engine.base import Engine
 from berth.lifecycle.deploy import snapshot
+from berth.plan.hostplan import HostPlan
 from berth.plan.model import Action
 from berth.state.actual import ActualContainer
 
@@ -28,7 +29,11 @@ class Row:
 
 
 def status_rows(config: Config, engine: Engine, services: list[str] | None = None) -> list[Row]:
-    snap = snapshot(config, engine, services)
+    return rows_of(snapshot(config, engine, services))
+
+
+def rows_of(snap: HostPlan) -> list[Row]:
+    """One row per container of a host's plan: what runs there, and what a deploy would do to it."""
     rows = []
     for change in snap.plan.changes:
         have = next((c for c in snap.actual.containers if c.id == change.container_id), None)

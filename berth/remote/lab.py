@@ -37,6 +37,7 @@ from berth.remote.labsys import (
     pids,
     run,
     run_all,
+    running_berth,
 )
 from berth.run.events import Status
 from berth.run.scheduler import Task
@@ -66,7 +67,7 @@ def write_lab_files(lab: Lab, progress: Progress) -> None:
         host_keys[host.name] = _write_host_files(lab, host, public)
     lab.known_hosts.write_text(labplan.known_hosts_text(lab, host_keys))
     lab.ssh_config.write_text(labplan.ssh_config_text(lab))
-    lab.inventory.write_text(labplan.inventory_text(lab))
+    lab.inventory.write_text(labplan.inventory_text(lab, running_berth()))
 
 
 def _keygen(path: Path, comment: str) -> None:

@@ -332,9 +332,12 @@ def ssh_config_text(lab: Lab) -> str:
     return "".join(blocks) + common
 
 
-def inventory_text(lab: Lab) -> str:
+def inventory_text(lab: Lab, berth_command: str = "berth") -> str:
     """An Ansible INI inventory berth reads (`berth -i <lab>/inventory ...`): the standard groups, each host's
-    address as ansible_host and api_address, eth0 as its interface; the machine itself is the deployment host."""
+    address as ansible_host and api_address, eth0 as its interface; the machine itself is the deployment host.
+
+    `berth_command` is how the hosts run berth (`berth observe`, `berth apply-plan`): lab hosts share the
+    machine's filesystem, so the berth that made the lab runs on them as is, at the same path."""
     deploy = f"{lab.name}-deploy"
     lines = [
         f"# berth lab {lab.name}: {len(lab.hosts)} host(s) on {lab.network}, written by `berth lab up`.",
@@ -352,6 +355,7 @@ def inventory_text(lab: Lab) -> str:
     lines += ["[deployment]", machine, ""]
     common = " ".join(shlex.quote(o) for o in ssh_options(lab))
     lines += ["[all:vars]", "ansible_user=root", "ansible_python_interpreter=/usr/bin/python3",
+              f"berth_command={shlex.quote(berth_command)}",
               f"ansible_ssh_private_key_file={lab.key}", f'ansible_ssh_common_args="{common}"', ""]
     return "\n".join(lines)
 

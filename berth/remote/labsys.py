@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -30,6 +31,13 @@ POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 
 
 # --- programs and packages ---------------------------------------------------------------------------------------
+
+
+def running_berth() -> str:
+    """The `berth` program of the running environment (lab hosts share the machine's filesystem, so it runs on
+    them as is); plain `berth` when it cannot be found next to the interpreter."""
+    program = Path(sys.executable).parent / "berth"
+    return str(program) if program.is_file() else "berth"
 
 
 def missing_programs() -> dict[str, str]:

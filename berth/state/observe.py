@@ -11,6 +11,10 @@ from berth.engine.base import ContainerInfo, Engine, ImageInfo, VolumeInfo
 from berth.state.actual import ActualContainer, ActualState
 from berth.state.store import StateStore
 
+# The version of `berth observe --json`'s document (what a deployment host reads back from each host); bump when its
+# shape changes: the deployment host refuses other versions instead of planning against a misread host.
+OBSERVATION_VERSION = 1
+
 
 def config_root(deployment_dir: Path) -> Path:
     return deployment_dir / "config"

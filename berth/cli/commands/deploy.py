@@ -70,14 +70,20 @@ def prechecks_cmd(app: AppContext, services: tuple[str, ...]) -> None:
                    "(implies --plan).")
 @click.option("--write-plans", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="With --offline: also write each host's full plan to DIR/<host>.json (mode 0600).")
+@click.option("--limit", default=None, metavar="HOST|GROUP[,...]",
+              help="Many hosts: only these inventory hosts or groups.")
+@click.option("--serial", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Many hosts: apply at most N hosts at a time (within each wave).")
 @click.argument("services", nargs=-1)
 @pass_app
 def deploy_cmd(app: AppContext, plan_only: bool, yes: bool, skip_prechecks: bool, json_flag: bool, offline: bool,
-               write_plans: Path | None, services: tuple[str, ...]) -> None:
+               write_plans: Path | None, limit: str | None, serial: int | None, services: tuple[str, ...]) -> None:
     """Converge containers to the configuration: observe, plan (shown with a diff), then apply.
 
     Without SERVICES the whole deployment; with them only those services (their dependencies must be up).
     Running it again after a failure finishes the job; with nothing changed it changes nothing.
+    With an inventory of other hosts (-i), every host is observed and planned here and applies its own plan,
+    reached through Ansible (docs/multihost.md).
     """
     from berth.engine import connect
     from berth.lifecycle.deploy import check_services, converge_host, raise_for, snapshot
@@ -92,6 +98,13 @@ def deploy_cmd(app: AppContext, plan_only: bool, yes: bool, skip_prechecks: bool
     if offline:
         _offline_plans(app, selected, write_plans)
         return
+    from berth.cli.many import deploy_many, is_remote
+
+    if is_remote(config):
+        deploy_many(app, selected, limit, serial, plan_only, yes)
+        return
+    if limit or serial:
+        raise click.UsageError("--limit and --serial need an inventory of other hosts (-i INVENTORY)")
     if not skip_prechecks and not plan_only:
         _prechecks(app, selected, show_ok=False)
     client = connect()

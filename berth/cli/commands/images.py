@@ -114,7 +114,9 @@ def registry_start(app: AppContext, address: str | None) -> None:
     if address is not None:
         _check_registry_address(address)
     client, port, ref = _registry_context(app)
-    _show(app, registry.start(client, ref, port, extra_address=address))
+    state = registry.start(client, ref, port, extra_address=address)
+    registry.wait_ready(port)
+    _show(app, state)
 
 
 def _check_registry_address(address: str) -> None:

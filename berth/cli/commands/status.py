@@ -16,12 +16,16 @@ from berth.errors import NotFoundError
 @pass_app
 def status_cmd(app: AppContext, json_flag: bool, services: tuple[str, ...]) -> None:
     """Per service and container: state, health, image, uptime, and drift from what a deploy would make."""
+    from berth.cli.many import is_remote, status_many
     from berth.engine import connect
     from berth.lifecycle.deploy import check_services
     from berth.lifecycle.show import table
     from berth.lifecycle.status import status_rows
 
     config = app.config
+    if is_remote(config):
+        status_many(app, check_services(config, services), json_flag)
+        return
     rows = status_rows(config, connect(), check_services(config, services))
     if app.json or json_flag:
         click.echo(json.dumps([r.as_dict() for r in rows], indent=2))

@@ -86,8 +86,16 @@ def test_inventory_is_what_berth_reads_with_every_standard_group() -> None:
     assert lab2["ansible_python_interpreter"] == "/usr/bin/python3"
     assert lab2["ansible_ssh_private_key_file"] == str(ROOT / "lab" / "id_ed25519")
     assert f"UserKnownHostsFile={ROOT}/lab/known_hosts" in lab2["ansible_ssh_common_args"]
+    assert lab2["berth_command"] == "berth"
     deploy = inventory.hosts["lab-deploy"].vars
     assert deploy["ansible_connection"] == "local" and deploy["ansible_host"] == "198.51.100.1"
+
+
+def test_the_inventory_tells_hosts_to_run_the_berth_that_made_the_lab() -> None:
+    """Lab hosts share the machine's filesystem: the same program runs there, at the same path."""
+    text = labplan.inventory_text(plan_lab(state_root=ROOT), "/srv/berth env/bin/berth")
+    inventory = parse_ini_inventory(text, Path("inventory"))
+    assert inventory.hosts["lab1"].vars["berth_command"] == "/srv/berth env/bin/berth"
 
 
 def test_fabric_commands_keep_the_bridge_in_its_own_namespace() -> None:

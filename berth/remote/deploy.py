@@ -1,0 +1,238 @@
+"""`berth -i INVENTORY deploy` over many hosts: observe every host, plan every host here, apply wave by wave.
+
+1. gather: `berth observe --json` on every targeted host through Ansible (read-only);
+2. plan: the deployment host renders and plans each host against what it observed there (`host_plan`), the same
+   planner the all-in-one uses; nothing on a host renders or reads configuration;
+3. apply: each host's plan file is copied to it (mode 0600) and applied there by `berth apply-plan`, in waves
+   (`berth.remote.targets`: a host after the hosts where the services it needs are bootstrapped), each wave in
+   batches of `--serial` hosts.
+
+A host that cannot be reached or whose apply fails is reported with its error; hosts that do not need it go on,
+hosts waiting for it are skipped (and say so). Running the command again finishes the job: hosts already done
+plan nothing and are not touched.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from berth.config.loader import Config
+from berth.lifecycle.hostplans import host_plan, summary
+from berth.plan.codec import DecodeError, from_data
+from berth.plan.hostplan import HostPlan, write
+from berth.remote import targets
+from berth.remote.ansible import TAIL, HostResult, run_playbook
+from berth.state.actual import ActualState
+from berth.state.observe import OBSERVATION_VERSION
+
+OK_STATES = ("planned", "unchanged", "deployed")
+Progress = Callable[[str, str, str], None]  # host, phase (observe | plan | wait | apply | done), text
+
+
+@dataclass
+class HostReport:
+    """One host's part of a many-hosts deploy, for the terminal and for --json."""
+
+    host: str
+    status: str  # planned | unchanged | deployed | failed | unreachable | skipped
+    message: str = ""
+    details: list[str] = field(default_factory=list)
+    plan: HostPlan | None = None
+    results: dict[str, Any] | None = None  # what `berth apply-plan --json` reported on the host
+    wave: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status in OK_STATES
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"host": self.host, "status": self.status, "message": self.message, "details": self.details,
+                "wave": self.wave, "elapsed": round(self.elapsed, 2),
+                "plan": summary(self.plan) if self.plan is not None else None, "results": self.results}
+
+
+@dataclass
+class Run:
+    """One many-hosts deploy: the configuration, the inventory file Ansible reads, and what was decided so far."""
+
+    config: Config
+    inventory: Path
+    services: Collection[str] | None = None
+    progress: Progress | None = None
+    reports: dict[str, HostReport] = field(default_factory=dict)
+    waits: dict[str, set[str]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def tell(self, host: str, phase: str, text: str) -> None:
+        if self.progress is not None:
+            self.progress(host, phase, text)
+
+    def extravars(self) -> dict[str, Any]:
+        """What the playbooks need besides the inventory: no secret goes through Ansible's variables."""
+        globals_ = self.config.globals
+        return {"berth_deployment": globals_.deployment_name, "berth_deployment_dir": str(self.config.deployment_dir),
+                "berth_state_dir": str(globals_.state_dir)}
+
+
+def targeted_hosts(config: Config, services: Collection[str] | None, limit: str | None) -> list[str]:
+    """The inventory hosts that run something of the deployment, narrowed by `--limit`, in the order of their
+    waves (the order they are applied in, and shown in)."""
+    running = targets.services_by_host(config, services)
+    chosen = targets.select(config, list(running), limit)
+    waits = targets.waits_for(config, running)
+    return [host for wave in targets.waves(chosen, waits) for host in wave]
+
+
+def plan_all(run: Run, hosts: Sequence[str]) -> dict[str, HostPlan]:
+    """Observe every host through Ansible, then plan each one that answered (the others are reported)."""
+    run.waits = targets.waits_for(run.config, targets.services_by_host(run.config, run.services))
+    for host in hosts:
+        run.tell(host, "observe", "observing")
+    started = time.monotonic()
+    results = run_playbook("observe", run.inventory, hosts, run.extravars())
+    run.timings["observe"] = time.monotonic() - started
+    started = time.monotonic()
+    plans = {}
+    for host in hosts:
+        actual = observation(results[host], run.config.globals.deployment_name)
+        if isinstance(actual, HostReport):
+            run.reports[host] = actual
+            run.tell(host, "done", actual.message)
+            continue
+        plan = host_plan(run.config, host, actual, run.services)
+        plans[host] = plan
+        status = "planned" if plan.plan.has_changes else "unchanged"
+        run.reports[host] = HostReport(host, status, describe(plan), plan=plan)
+        run.tell(host, "plan", run.reports[host].message)
+    run.timings["plan"] = time.monotonic() - started
+    return plans
+
+
+def describe(plan: HostPlan) -> str:
+    counts = plan.plan.counts()
+    steps = sum(1 for s in plan.plan.steps if s.run)
+    changed = ", ".join(f"{n} {a}" for a, n in sorted(counts.items()) if a != "noop")
+    return f"{changed or 'no container changes'}; {steps} step(s) to run"
+
+
+def observation(result: HostResult, deployment: str) -> ActualState | HostReport:
+    """The ActualState a host's `berth observe --json` printed, or a report saying why there is none."""
+    if not result.ok:
+        return failure(result, "observing it")
+    try:
+        data = json.loads(result.stdout)
+        if data.get("version") != OBSERVATION_VERSION:
+            raise DecodeError(f"observation version {data.get('version')!r}, expected {OBSERVATION_VERSION}")
+        actual = from_data(ActualState, data["actual"])
+    except (ValueError, KeyError, AttributeError, DecodeError) as exc:
+        message = exc.message if isinstance(exc, DecodeError) else str(exc)
+        return HostReport(result.host, "failed", f"its `berth observe` printed no observed state: {message}",
+                          details=result.tail(3) + ["install the same berth version on every host"])
+    if actual.deployment != deployment:
+        return HostReport(result.host, "failed", f"it observed deployment {actual.deployment!r}, not {deployment!r}")
+    return actual
+
+
+def failure(result: HostResult, doing: str) -> HostReport:
+    """A failed or unreachable host's report: berth's error line from the host (else what Ansible said) and the
+    lines that explain it (berth's details under its error line: the failed container's last log lines)."""
+    if result.status == "unreachable":
+        return HostReport(result.host, "unreachable", f"unreachable while {doing}: "
+                          f"{_connection_error(result.message)}", elapsed=result.elapsed)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    at = next((n for n, line in enumerate(lines) if line.startswith("error: ")), None)
+    if at is None:
+        return HostReport(result.host, "failed", f"failed while {doing}: {result.summary()}", details=result.tail(),
+                          elapsed=result.elapsed)
+    details = [line.strip() for line in lines[at + 1:] if not line.startswith("hint: ")][-TAIL:]
+    return HostReport(result.host, "failed", f"failed while {doing}: {lines[at][len('error: '):]}", details=details,
+                      elapsed=result.elapsed)
+
+
+def _connection_error(message: str) -> str:
+    """The ssh client's own words (`ssh: connect to host ADDRESS port 22: Connection timed out`) from Ansible's
+    longer message, else its first line."""
+    text = message.strip()
+    start = text.rfind("ssh: ")
+    return (text[start:] if start >= 0 else text).splitlines()[0] if text else "no answer"
+
+
+def apply_all(run: Run, plans: Mapping[str, HostPlan], serial: int | None) -> None:
+    """Apply the plans that change something, wave by wave; hosts waiting for a failed host are skipped."""
+    pending = [h for h, p in plans.items() if p.plan.has_changes]
+    with tempfile.TemporaryDirectory(prefix="berth-plans-") as folder:
+        for host in pending:
+            write(plans[host], Path(folder) / f"{host}.json")
+        for number, wave in enumerate(targets.waves(pending, run.waits), start=1):
+            for batch in targets.batches(wave, serial):
+                _apply_batch(run, batch, number, Path(folder))
+
+
+def _apply_batch(run: Run, batch: list[str], wave: int, folder: Path) -> None:
+    ready = [h for h in batch if not _skip_if_blocked(run, h, wave)]
+    if not ready:
+        return
+    for host in ready:
+        run.tell(host, "apply", f"applying (wave {wave})")
+    started = time.monotonic()
+    results = run_playbook("apply", run.inventory, ready, {**run.extravars(), "berth_plans_dir": str(folder)})
+    run.timings[f"apply wave {wave}"] = run.timings.get(f"apply wave {wave}", 0.0) + time.monotonic() - started
+    for host in ready:
+        report = applied(results[host], run.reports[host].plan)
+        report.wave = wave
+        run.reports[host] = report
+        run.tell(host, "done", report.message)
+
+
+def _skip_if_blocked(run: Run, host: str, wave: int) -> bool:
+    """Skip a host that waits for one that failed (its services would start against nothing)."""
+    blocked = sorted(h for h in run.waits.get(host, set()) if h in run.reports and not run.reports[h].ok)
+    if not blocked:
+        return False
+    run.reports[host] = HostReport(host, "skipped", f"not applied: it waits for {', '.join(blocked)}, which failed",
+                                   plan=run.reports[host].plan, wave=wave)
+    run.tell(host, "done", run.reports[host].message)
+    return True
+
+
+def applied(result: HostResult, plan: HostPlan | None) -> HostReport:
+    """A host's report from its apply task: the services' results `berth apply-plan --json` printed."""
+    results = _results(result.stdout)
+    if not result.ok:
+        report = failure(result, "applying its plan")
+        report.plan, report.results = plan, results
+        return report
+    if results is None:
+        return HostReport(result.host, "deployed", "applied (its berth printed no results)", plan=plan,
+                          details=result.tail(3), elapsed=result.elapsed)
+    services = results.get("services", {})
+    changed = [k for k, v in services.items() if v.get("status") == "succeeded"]
+    elapsed = float(results.get("elapsed", result.elapsed))
+    message = f"deployed {', '.join(changed)}" if changed else "unchanged"
+    return HostReport(result.host, "deployed" if changed else "unchanged", f"{message} in {elapsed:.1f}s", plan=plan,
+                      results=results, elapsed=elapsed)
+
+
+def _results(stdout: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(stdout)
+    except ValueError:
+        return None
+    return data.get("results") if isinstance(data, dict) else None
+
+
+def items(reports: Sequence[HostReport]) -> list[dict[str, Any]]:
+    """One row per host and service applied, each naming its host (the flat view --json gives scripts)."""
+    rows = []
+    for report in reports:
+        for service, result in ((report.results or {}).get("services") or {}).items():
+            rows.append({"host": report.host, "service": service, "status": result.get("status"),
+                         "message": result.get("message", ""), "elapsed": result.get("elapsed", 0.0)})
+    return rows
