@@ -146,3 +146,23 @@ def test_a_failed_apply_is_named_by_berths_error_line_however_long_its_details()
     report = failure(HostResult("lab2", "failed", "apply", stderr=stderr, rc=7), "applying its plan")
     assert report.message == "failed while applying its plan: deploy failed in keystone: keystone did not become healthy"
     assert report.details == [f"log line {n}" for n in range(18, 30)]
+
+
+def test_observe_leaves_the_secret_bearing_files_out_unless_asked(monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str],
+                                                                  tmp_path: Path) -> None:
+    engine = MemoryEngine()
+    engine.add_image("berth/memcached:zed")
+    engine.create_container("unit_memcached", {"image": "berth/memcached:zed"},
+                            {labels.DEPLOYMENT: "unit", labels.CONTAINER: "memcached", labels.SERVICE: "memcached",
+                             labels.ROLE: "service"})
+    (tmp_path / "config" / "memcached").mkdir(parents=True)
+    (tmp_path / "config" / "memcached" / "memcached.conf").write_text("password = s3cret-value\n")
+    monkeypatch.setattr("berth.engine.connect", lambda timeout=None: engine)
+    args = ["--config-dir", "/nonexistent", "observe", "--json", "--deployment", "unit", "--deployment-dir",
+            str(tmp_path)]
+    assert main(args) == 0
+    assert "s3cret-value" not in capsys.readouterr().out
+    assert main([*args, "--with-files"]) == 0
+    files = json.loads(capsys.readouterr().out)["actual"]["containers"][0]["files"]
+    assert files == {"memcached.conf": "password = s3cret-value\n"}

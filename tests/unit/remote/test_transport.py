@@ -63,7 +63,7 @@ def test_every_host_observed_planned_shipped_and_applied_in_waves_and_batches(tm
     run = deploy_run(tmp, {"control01": "ok", "compute01": "ok", "compute02": "ok"}, serial=1)
     for host in ("control01", "compute01", "compute02"):
         observe, apply = calls(tmp, host)
-        assert observe.split()[:3] == ["observe", "--json", "--deployment"] and "unit" in observe
+        assert observe.split()[:4] == ["observe", "--json", "--with-files", "--deployment"] and "unit" in observe
         assert apply == f"--json apply-plan {tmp}/{host}/plans/unit.json"
         assert run.reports[host].status == "deployed", run.reports[host]
         assert run.reports[host].results and run.reports[host].results["services"]["memcached"]["status"]
