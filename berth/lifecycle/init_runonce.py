@@ -280,8 +280,20 @@ def _active(conn: Any, server_id: str) -> Any:
 
 
 def _console_lines(conn: Any, server_id: str) -> dict[str, str] | None:
-    """The guest's BERTH-* lines once the marker is on the console (key: the word after BERTH-)."""
-    output = conn.compute.get_server_console_output(server_id).get("output") or ""
+    """The guest's BERTH-* lines once the marker is on the console (key: the word after BERTH-).
+
+    Reading the console is an RPC call to nova-compute: just after the host (or its engine) restarted, nova-compute
+    may still be resuming its guests and the call times out (HTTP 500, MessagingTimeout). That is "not yet", not
+    a failure: the poll asks again until its own deadline.
+    """
+    from openstack import exceptions
+
+    try:
+        output = conn.compute.get_server_console_output(server_id).get("output") or ""
+    except exceptions.HttpException as exc:
+        if exc.status_code is not None and exc.status_code < 500:
+            raise
+        return None
     if MARKER not in output:
         return None
     lines = [ln.strip() for ln in output.splitlines() if ln.strip().startswith("BERTH-")]
@@ -298,6 +310,10 @@ def boot_test_server(conn: Any, progress: Progress, timeout: float = 300) -> Ser
         conn.compute.delete_server(server)
         conn.compute.wait_for_delete(server, wait=120)
         server = None
+    if server is not None and server.status == "SHUTOFF":
+        progress(f"starting {TEST_SERVER} (status SHUTOFF)")
+        conn.compute.start_server(server)
+        server = _poll(f"{TEST_SERVER} to become ACTIVE", timeout, 0.5, lambda: _active(conn, server.id))
     start = time.monotonic()
     active_s = None
     if server is None:

@@ -42,6 +42,20 @@ def test_console_lines_wait_for_the_marker() -> None:
                                                 "BERTH-INSTANCE-ID": "abc"}
 
 
+def test_console_read_failing_on_the_server_side_is_not_yet() -> None:
+    """Just after a restart nova-compute may not answer the console RPC (HTTP 500): poll again; a 4xx is a bug."""
+    from openstack import exceptions
+
+    def failing(status: int) -> Any:
+        def read(_id: str) -> Any:
+            raise exceptions.HttpException(message="boom", http_status=status)
+        return SimpleNamespace(compute=SimpleNamespace(get_server_console_output=read))
+
+    assert iro._console_lines(failing(500), "abc") is None
+    with pytest.raises(exceptions.HttpException):
+        iro._console_lines(failing(404), "abc")
+
+
 def test_find_or_create_creates_only_what_is_missing() -> None:
     made: list[str] = []
 
