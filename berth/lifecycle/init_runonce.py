@@ -83,6 +83,11 @@ def check_deployed(config: Config) -> None:
         raise ConfigError(f"init-runonce needs {', '.join(disabled)}, disabled in {config.config_dir}/globals.yml",
                           hint="set " + ", ".join(f"enable_{s}: true" for s in disabled)
                           + " in globals.yml, then run `berth deploy`")
+    if not (config.config_dir / CLOUDS).exists():
+        raise BerthError(f"no admin credentials: {config.config_dir / CLOUDS} is missing",
+                         hint="run `berth post-deploy` (it writes clouds.yaml and admin-openrc.sh)")
+    if not runs_here(config):
+        return  # the containers run on other hosts: Keystone accepting the credentials (connect_cloud) is the check
     from berth.engine import connect, labels
     from berth.engine.base import doing
 
@@ -94,9 +99,16 @@ def check_deployed(config: Config) -> None:
     if missing:
         raise BerthError(f"the cloud of deployment `{name}` is not deployed: container(s) not running: "
                          + ", ".join(missing), hint="run `berth deploy` (then `berth post-deploy`) first")
-    if not (config.config_dir / CLOUDS).exists():
-        raise BerthError(f"no admin credentials: {config.config_dir / CLOUDS} is missing",
-                         hint="run `berth post-deploy` (it writes clouds.yaml and admin-openrc.sh)")
+
+
+def runs_here(config: Config) -> bool:
+    """Whether this machine's engine runs the cloud's control services (the all-in-one, or local hosts only)."""
+    from berth.lifecycle.wiring import hosts_for
+
+    inventory = config.inventory
+    if inventory is None or inventory.is_all_in_one:
+        return True
+    return all(inventory.hosts[h].is_local for h in hosts_for(config, "control") if h in inventory.hosts)
 
 
 def connect_cloud(config: Config) -> Any:

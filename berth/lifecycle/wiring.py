@@ -114,8 +114,15 @@ def host_info(config: Config, name: str) -> HostInfo:
 
 
 def hosts_for(config: Config, group: str) -> list[str]:
+    """Hosts of `group`; `a:b` (Ansible's union pattern) is every host of either, in the order first seen.
+
+    A union places a container on hosts of several roles: the L2 agent runs wherever ports are plugged, on the
+    network hosts (routers, DHCP) as well as on the computes (servers).
+    """
     inventory = config.inventory
-    return inventory.hosts_in(group) if inventory is not None else [LOCALHOST]
+    if inventory is None:
+        return [LOCALHOST]
+    return list(dict.fromkeys(h for name in group.split(":") for h in inventory.hosts_in(name.strip())))
 
 
 def service_hosts(config: Config, service: ServiceDef) -> list[str]:

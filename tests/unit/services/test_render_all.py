@@ -93,7 +93,8 @@ def test_all_in_one_keeps_every_step(aio: DesiredState) -> None:
 def test_computes_run_their_agents_with_their_own_address(hosts: dict[str, DesiredState]) -> None:
     for compute in COMPUTES:
         state = hosts[compute]
-        assert {c.key for c in state.containers} == {"nova_libvirt", "nova_compute", "neutron_linuxbridge_agent"}
+        assert {c.key for c in state.containers} == {"nova_libvirt", "nova_compute", "neutron_linuxbridge_agent",
+                                                     "neutron_host_setup"}
         nova = parse("nova.conf", dict(state.container("nova_compute").files)["nova.conf"])  # type: ignore[union-attr]
         assert isinstance(nova, configparser.ConfigParser)
         assert nova["DEFAULT"]["host"] == compute and nova["DEFAULT"]["my_ip"] == ADDRESSES[compute]
@@ -129,11 +130,26 @@ def test_step_payloads_say_where_to_connect(hosts: dict[str, DesiredState]) -> N
     assert register["endpoints"][0]["url"] == f"http://{CONTROL}:9292"
 
 
-def test_discover_hosts_waits_for_every_compute(hosts: dict[str, DesiredState]) -> None:
+def test_discover_hosts_waits_only_for_computes_deployed_with_it(hosts: dict[str, DesiredState],
+                                                                aio: DesiredState) -> None:
+    """Computes on other hosts are applied after the controller (a later wave): the step cannot wait for them, the
+    scheduler maps them when they register; the all-in-one's step waits for its own compute."""
     step = next(s for s in hosts[CONTROLLER].steps if s.id == "nova/discover-hosts")
     assert step.container is not None
-    script = step.container.files["berth-discover-hosts.sh"]
-    assert "for host in compute01 compute02; do" in script
+    assert "for host in ; do" in step.container.files["berth-discover-hosts.sh"]
+    scheduler = parse("nova.conf", hosts[CONTROLLER].container("nova_scheduler").files["nova.conf"])  # type: ignore
+    assert isinstance(scheduler, configparser.ConfigParser)
+    assert scheduler["scheduler"]["discover_hosts_in_cells_interval"] == "20"
+    mine = next(s for s in aio.steps if s.id == "nova/discover-hosts")
+    assert mine.container is not None and "for host in localhost; do" in mine.container.files["berth-discover-hosts.sh"]
+    alone = parse("nova.conf", aio.container("nova_scheduler").files["nova.conf"])  # type: ignore[union-attr]
+    assert isinstance(alone, configparser.ConfigParser)
+    assert alone["scheduler"]["discover_hosts_in_cells_interval"] == "-1"
+
+
+def test_the_l2_agent_runs_on_network_hosts_and_computes(hosts: dict[str, DesiredState]) -> None:
+    assert hosts[CONTROLLER].container("neutron_linuxbridge_agent") is not None
+    assert all(hosts[c].container("neutron_linuxbridge_agent") is not None for c in COMPUTES)
 
 
 def test_shared_pieces_are_rendered_once_for_all(aio: DesiredState) -> None:
