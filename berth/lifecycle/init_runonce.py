@@ -130,7 +130,13 @@ def connect_cloud(config: Config) -> Any:
 # -- resources --------------------------------------------------------------------------------------------------
 
 def ensure_images(conn: Any, progress: Progress) -> list[Item]:
-    """The test guest's kernel, ramdisk and machine image (found by name; a non-active leftover is replaced)."""
+    """The test guest's kernel, ramdisk and machine image, found by name and content.
+
+    A non-active leftover is deleted. An active image whose content (Glance's md5 checksum) or whose kernel or
+    ramdisk reference differs from the guest just built is replaced: the new one takes the name, the old one is
+    renamed `<name>-<its id's first 8>` and kept, because servers booted from it may still need it (a hard reboot
+    or a migration reads the kernel and ramdisk from Glance again).
+    """
     from berth.guest import build_test_guest
     from berth.guest.glance import image_specs
 
@@ -139,21 +145,36 @@ def ensure_images(conn: Any, progress: Progress) -> list[Item]:
     items = []
     for spec in image_specs(artifacts):
         found = list(conn.image.images(name=spec.name))
-        active = [i for i in found if i.status == "active"]
         for stale in (i for i in found if i.status != "active"):
             conn.image.delete_image(stale, ignore_missing=True)
-        if active:
-            ids[spec.name] = active[0].id
-            items.append(Item("image", spec.name, active[0].id, "exists"))
-            continue
         props = {**spec.properties, **{key: ids[ref] for key, ref in spec.refs.items()}}
+        active = [i for i in found if i.status == "active"]
+        current = [i for i in active if _same_image(i, spec.path, props)]
+        if current:
+            ids[spec.name] = current[0].id
+            items.append(Item("image", spec.name, current[0].id, "exists"))
+            continue
+        for old in active:
+            conn.image.update_image(old, name=f"{spec.name}-{old.id[:8]}")
         progress(f"uploading image {spec.name}")
         image = conn.image.create_image(spec.name, filename=str(spec.path), disk_format=spec.disk_format,
                                         container_format=spec.container_format, meta=props, wait=True)
         conn.image.update_image(image, visibility="public")
         ids[spec.name] = image.id
-        items.append(Item("image", spec.name, image.id, "created"))
+        items.append(Item("image", spec.name, image.id, "updated" if active else "created"))
     return items
+
+
+def _same_image(image: Any, path: Path, props: dict[str, str]) -> bool:
+    """Whether a Glance image holds this file's bytes and the properties (kernel/ramdisk ids) it must have."""
+    import hashlib
+
+    digest = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+    def value(key: str) -> Any:  # openstacksdk has attributes for the known properties (kernel_id, ...)
+        found = getattr(image, key, None)
+        return found if found is not None else (image.properties or {}).get(key)
+
+    return image.checksum == digest and all(str(value(k)) == str(v) for k, v in props.items())
 
 
 def ensure_flavors(conn: Any) -> list[Item]:

@@ -86,6 +86,7 @@ def _write_host_files(lab: Lab, host: LabHost, authorized: str) -> str:
     (host.dir / "ssh" / "authorized_keys").write_text(authorized)
     (host.dir / "ssh" / "sshd_config").write_text(labplan.sshd_config(host))
     (host.dir / "daemon.json").write_text(json.dumps(labplan.daemon_json(lab, host), indent=2) + "\n")
+    (host.dir / "hosts").write_text(labplan.hosts_file(lab, host))  # in place: a running host sees a grown lab
     script = resources.files("berth.remote").joinpath("labhost.sh").read_text()
     host.boot_script.write_text(script)
     return host.host_key.with_suffix(".pub").read_text()

@@ -37,6 +37,7 @@ for pair in etc-docker:/etc/docker var-lib-docker:/var/lib/docker etc-berth:/etc
     mount --bind "/run/berth-lab/root/${pair%%:*}" "${pair#*:}"
 done
 cp /run/berth-lab/daemon.json /etc/docker/daemon.json
+mount --bind /run/berth-lab/hosts /etc/hosts   # this lab's host names (no DNS inside the lab)
 
 # Network sysctls are per network namespace: what berth bootstrap-host sets on a real host.
 echo 1 > /proc/sys/net/ipv4/ip_forward

@@ -286,6 +286,15 @@ def daemon_json(lab: Lab, host: LabHost) -> dict[str, object]:
     }
 
 
+def hosts_file(lab: Lab, host: LabHost) -> str:
+    """The host's /etc/hosts: its own name and every other lab host's, as a deployer's bootstrap writes on real
+    hosts (Kolla's bootstrap-servers does): `sudo`, RabbitMQ and libvirt resolve host names, and the lab hosts
+    have no DNS (no route out of the lab)."""
+    lines = ["127.0.0.1 localhost", f"{lab.machine_address} {lab.name}-deploy"]
+    lines += [f"{other.address} {other.name}" for other in lab.hosts]
+    return f"# berth lab {lab.name}: written by `berth lab up` for {host.name}\n" + "\n".join(lines) + "\n"
+
+
 def sshd_config(host: LabHost) -> str:
     """sshd on the host's address only, key login for root, keys from the host's own state directory."""
     ssh = f"{IN_HOST_DIR}/ssh"

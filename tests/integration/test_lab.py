@@ -1,7 +1,7 @@
 """`berth lab` for real: two hosts with their own hostnames, interfaces, engines and sshd; a container on one host
 reaches a server on the other; a killed host shows down; `lab down` leaves nothing behind.
 
-Uses its own lab name and 203.0.113.0/24 so a user's default lab (198.51.100.0/24) is never touched. No image is
+Uses its own lab name and 203.0.113.0/25 so a user's default lab (198.51.100.0/24) is never touched. No image is
 pulled: the probe image is bash and its libraries from this machine, imported into the host's engine.
 """
 
@@ -23,11 +23,12 @@ import pytest
 from berth.cli.main import main
 from berth.remote.lab import load_lab
 from berth.remote.labplan import Lab, LabHost, ssh_command
+from tests.labs import traces
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 NAME = "blt"
-CIDR = "203.0.113.0/24"
+CIDR = "203.0.113.0/25"  # the multi-host e2e uses 203.0.113.128/25
 PROBE = "blt-probe:1"
 SERVER = """
 import socket, sys
@@ -172,26 +173,12 @@ def test_up_boots_a_lost_host_again_with_its_disk(lab: Lab, capsys: pytest.Captu
     assert PROBE in docker(lab.hosts[0], "images", "--format", "{{.Repository}}:{{.Tag}}")
 
 
-def traces() -> list[str]:
-    """Everything of this lab the machine could still hold."""
-    found = [f"netns {n}" for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
-                                                   check=True).stdout.split() if n.startswith(f"berth-lab-{NAME}")]
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
-    found += [f"link {line.split()[1]}" for line in links.splitlines() if f"blab-{NAME}" in line]
-    found += [f"mount {line}" for line in Path("/proc/mounts").read_text().splitlines()
-              if f"/lab/{NAME}/" in line or f"berth-lab-{NAME}" in line]
-    pgrep = subprocess.run(["pgrep", "-af", f"lab/{NAME}/"], capture_output=True, text=True, check=False)
-    found += [f"process {line}" for line in pgrep.stdout.splitlines() if "pgrep" not in line]
-    found += [f"cgroup {p}" for p in Path("/sys/fs/cgroup").glob(f"*/berth-lab-{NAME}*")]
-    return found + [f"state {p}" for p in [Path("/var/lib/berth/lab", NAME)] if p.exists()]
-
-
 def test_down_leaves_no_namespace_link_mount_process_or_state(lab: Lab) -> None:
-    assert traces() != []
+    assert traces(NAME) != []
     started = time.monotonic()
     assert main(["lab", "down", "--name", NAME]) == 0
     print(f"lab down: {time.monotonic() - started:.1f}s")
-    assert traces() == []
+    assert traces(NAME) == []
     assert main(["lab", "down", "--name", NAME]) == 0  # idempotent
 
 
@@ -201,4 +188,4 @@ def test_down_sweeps_a_partial_lab_without_a_record() -> None:
     subprocess.run(["ip", "link", "add", f"blab-{NAME}", "type", "veth", "peer", "name", f"blab-{NAME}-p"],
                    check=True)
     assert main(["lab", "down", "--name", NAME]) == 0
-    assert traces() == []
+    assert traces(NAME) == []

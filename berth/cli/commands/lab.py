@@ -75,11 +75,13 @@ def up_cmd(app: AppContext, count: int, name: str, cidr: str, registry_port: int
 
 
 def _refuse_resize(lab: labplan.Lab) -> None:
-    """Changing the size or network of a running lab would leave hosts behind: ask for down first."""
+    """A lab grows (`--hosts` more than it has: the new hosts are added as computes, the others are kept), but
+    shrinking it or changing its network would leave hosts behind: ask for down first."""
     if not lab.record.exists():
         return
     old = labplan.lab_from_json(lab.record.read_text())
-    if (len(old.hosts), old.network, old.registry_port) != (len(lab.hosts), lab.network, lab.registry_port):
+    grows = len(lab.hosts) >= len(old.hosts) and all(a.groups == b.groups for a, b in zip(old.hosts, lab.hosts))
+    if (old.network, old.registry_port) != (lab.network, lab.registry_port) or not grows:
         raise labplan.LabUsageError(
             f"lab {lab.name} exists with {len(old.hosts)} host(s) on {old.network} (registry port "
             f"{old.registry_port})", f"remove it first (berth lab down --name {lab.name}) or use another --name")

@@ -62,6 +62,21 @@ say "BERTH-INSTANCE-ID $id"
 printf 'BERTH-TEST-GUEST-OK\nBERTH-IP %s\nBERTH-INSTANCE-ID %s\n' "$addr" "$id" > /www/index.html
 httpd -p 80 -h /www
 
+# User data may ask the guest to reach other addresses: a line `berth-ping ADDRESS` pings it (up to two minutes)
+# and says `BERTH-PING ADDRESS ok` or `BERTH-PING ADDRESS failed` on the console: how a test proves that one
+# server reaches another (through a router, across hosts) without logging in.
+ping_until() {
+    for _ in $(seq 60); do
+        ping -c 1 -W 2 "$1" >/dev/null 2>&1 && { say "BERTH-PING $1 ok"; return; }
+    done
+    say "BERTH-PING $1 failed"
+}
+if [ "$addr" != none ]; then
+    for target in $(fetch http://169.254.169.254/openstack/latest/user_data | sed -n 's/^berth-ping  *//p'); do
+        ping_until "$target" &
+    done
+fi
+
 # PID 1 must never exit (the kernel would panic); waiting also reaps orphaned processes.
 while :; do
     sleep 3600 &

@@ -148,6 +148,13 @@ def test_engine_config_uses_host_networking_its_own_cgroup_and_the_lab_registry(
     assert config["insecure-registries"] == ["203.0.113.1:4100"]
 
 
+def test_every_host_resolves_every_lab_host_name() -> None:
+    lab = plan_lab("ci", 3, "203.0.113.0/24", state_root=ROOT)
+    text = labplan.hosts_file(lab, lab.hosts[1])
+    assert "127.0.0.1 localhost\n" in text and "203.0.113.1 ci-deploy\n" in text
+    assert all(f"{h.address} {h.name}\n" in text for h in lab.hosts)
+
+
 def test_sshd_listens_on_the_host_address_only_with_keys_only() -> None:
     host = plan_lab("ci", 1, "203.0.113.0/24", state_root=ROOT).hosts[0]
     text = labplan.sshd_config(host)
