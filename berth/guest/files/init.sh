@@ -62,11 +62,11 @@ say "BERTH-INSTANCE-ID $id"
 printf 'BERTH-TEST-GUEST-OK\nBERTH-IP %s\nBERTH-INSTANCE-ID %s\n' "$addr" "$id" > /www/index.html
 httpd -p 80 -h /www
 
-# User data may ask the guest to reach other addresses: a line `berth-ping ADDRESS` pings it (up to two minutes)
+# User data may ask the guest to reach other addresses: a line `berth-ping ADDRESS` pings it (up to a minute)
 # and says `BERTH-PING ADDRESS ok` or `BERTH-PING ADDRESS failed` on the console: how a test proves that one
 # server reaches another (through a router, across hosts) without logging in.
 ping_until() {
-    for _ in $(seq 60); do
+    for _ in $(seq 30); do
         ping -c 1 -W 2 "$1" >/dev/null 2>&1 && { say "BERTH-PING $1 ok"; return; }
     done
     say "BERTH-PING $1 failed"
