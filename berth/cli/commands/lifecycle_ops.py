@@ -66,14 +66,17 @@ def upgrade_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, ta
     from berth.engine import connect
     from berth.lifecycle import upgrade
     from berth.lifecycle.deploy import check_services
+    from berth.lifecycle.hostops import upgrade_host
+    from berth.state.facts import observe_facts
 
     app.json = app.json or json_flag
     base = app.config
     config = upgrade.with_tag(base, tag)
     selected = check_services(config, services) or [u.name for u in _units(config)]
     client = connect()
-    snap = upgrade.upgrade_snapshot(config, client, selected)
-    plan = upgrade.plan_upgrade(config, snap, selected, build, base.globals.image_tag)
+    facts = observe_facts(client, config.globals.deployment_name, config.deployment_dir)
+    snap = upgrade_host(config, "localhost", facts, selected, build, base.globals.image_tag)
+    plan = snap.plan
     if not show_and_confirm(app, upgrade.plan_lines(plan), plan_only, yes, plan.has_changes, plan.to_dict(),
                             "upgrade"):
         return
@@ -107,18 +110,16 @@ def rollback_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, t
     from berth.engine import connect
     from berth.lifecycle import rollback
     from berth.lifecycle.deploy import check_services
-    from berth.state.history import History
-    from berth.state.observe import observe
+    from berth.lifecycle.hostops import rollback_host
+    from berth.state.facts import observe_facts
 
     app.json = app.json or json_flag
     config = app.config
     check_services(config, [service])
     client = connect()
-    actual = observe(client, config.globals.deployment_name, config.deployment_dir)
-    images = {i.id for i in client.images()}
-    entries = History(config.deployment_dir).entries()
-    plan = rollback.decide(entries, actual, images, service, to, restore_database, rollback.memcached_servers(config),
-                           config.globals.image_tag)
+    facts = observe_facts(client, config.globals.deployment_name, config.deployment_dir)
+    actual, entries = facts.actual, list(facts.history)
+    plan = rollback_host(config, "localhost", facts, service, to, restore_database).plan
     lines = rollback.plan_lines(plan)
     if plan_only:
         show_and_confirm(app, lines, True, yes, plan.has_changes, plan.to_dict(), "rollback")

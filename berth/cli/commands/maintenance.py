@@ -30,8 +30,9 @@ def stop_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, servi
     config = app.config
     selected = check_services(config, services)
     client = connect()
-    desired = snapshot(config, client, selected).desired
-    plan = stop_plan(desired, client, selected)
+    snap = snapshot(config, client, selected)
+    desired = snap.desired
+    plan = stop_plan(desired, snap.actual, selected)
     if not show_and_confirm(app, op_lines(plan), plan_only, yes, plan.has_changes, plan.to_dict(), "stop"):
         return
     result = execute(client, plan, desired, config.deployment_dir, progress_printer(app)).result
@@ -54,6 +55,7 @@ def destroy_cmd(app: AppContext, really: bool, include_images: bool, plan_only: 
     made, generated state. The configuration directory and database backups are kept."""
     from berth.engine import connect
     from berth.lifecycle.maintenance import destroy_plan, execute, op_lines, units_of
+    from berth.state.facts import observe_facts
 
     app.json = app.json or json_flag
     config = app.config
@@ -61,7 +63,8 @@ def destroy_cmd(app: AppContext, really: bool, include_images: bool, plan_only: 
         raise Refused(f"destroy removes every container and volume of deployment {config.globals.deployment_name} "
                       "(all data)", f"add {DESTROY_FLAG} if that is what you want; --plan shows what would go")
     client = connect()
-    plan = destroy_plan(config, client, include_images)
+    facts = observe_facts(client, config.globals.deployment_name, config.deployment_dir)
+    plan = destroy_plan(config, facts, include_images)
     if not show_and_confirm(app, op_lines(plan), plan_only, True, plan.has_changes, plan.to_dict(), "destroy"):
         return
     executor = execute(client, plan, units_of(config), config.deployment_dir, progress_printer(app))
