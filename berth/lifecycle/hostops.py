@@ -17,14 +17,18 @@ from berth.lifecycle import maintenance, rollback, upgrade
 from berth.lifecycle.hostplans import host_plan
 from berth.plan.hostplan import HostPlan
 from berth.plan.model import Plan
+from berth.state.desired import DesiredState
 from berth.state.facts import HostFacts
 
 
 def _only(plan: HostPlan, decided: Plan, credentials: bool = False) -> HostPlan:
-    """The host plan with another decision; without credentials unless its steps log in somewhere."""
+    """The host plan with another decision. Stop, destroy and pull create nothing: they ship only the services'
+    order (no rendered files, no credentials, no secret values); the others keep what their steps use."""
     if credentials:
         return dataclasses.replace(plan, plan=decided)
-    return dataclasses.replace(plan, plan=decided, credentials={}, keystone={})
+    units = DesiredState(plan.desired.deployment, plan.desired.services)
+    actual = HostFacts(plan.actual).without_files().actual
+    return dataclasses.replace(plan, desired=units, actual=actual, plan=decided, credentials={}, keystone={})
 
 
 def deploy(config: Config, host: str, facts: HostFacts, services: Collection[str] | None = None) -> HostPlan:

@@ -38,7 +38,7 @@ def with_tag(config: Config, tag: str | None) -> Config:
 def upgrade_snapshot(config: Config, facts: HostFacts, services: Sequence[str], host: str = "localhost") -> Snapshot:
     """Desired state with the selected services on the config's tag (their pins ignored), the others pinned to
     what the host recorded. Pure: the host's facts, not its engine."""
-    pins = {k: v for k, v in facts.pins.items() if k not in services}
+    pins = {k: v for k, v in facts.actual.pins.items() if k not in services}
     return host_plan(config, host, facts.actual, services, pins)
 
 

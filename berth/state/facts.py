@@ -1,4 +1,4 @@
-"""What planners read from one host besides its containers: history, pins, every image id, the deployment's
+"""What planners read from one host besides its containers (and stamps and pins): history, every image id, the deployment's
 networks, the host objects services leave (interfaces, namespaces, firewall rules) and whether its state directory
 exists.
 
@@ -21,7 +21,6 @@ from berth.frozen import frozen
 from berth.state.actual import ActualState
 from berth.state.history import Entry, History
 from berth.state.observe import observe
-from berth.state.store import StateStore
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,6 @@ class HostNet:
 class HostFacts:
     actual: ActualState
     history: tuple[Entry, ...] = ()
-    pins: Mapping[str, str] = field(default_factory=frozen)  # service -> image tag it is kept on
     image_ids: frozenset[str] = frozenset()  # every image on the engine, tagged or not (rollback targets)
     networks: Mapping[str, str] = field(default_factory=frozen)  # the deployment's networks: name -> id
     net: HostNet = field(default_factory=HostNet)
@@ -61,7 +59,6 @@ def observe_facts(engine: Engine, deployment: str, deployment_dir: Path) -> Host
     actual = observe(engine, deployment, deployment_dir)
     networks = {n.name: n.id for n in engine.networks({labels.DEPLOYMENT: deployment})}
     return HostFacts(actual=actual, history=tuple(History(deployment_dir).entries()),
-                     pins=dict(StateStore(deployment_dir).read()["pins"]),
                      image_ids=frozenset(i.id for i in engine.images()), networks=networks, net=host_net(),
                      state_dir=deployment_dir.is_dir())
 

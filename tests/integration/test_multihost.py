@@ -13,7 +13,10 @@ naming it while the other host applies its part, and after the host is back the 
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,11 +45,18 @@ IMAGES = ("base", "mariadb", "memcached", "registry")
 CONTAINERS = {f"{NAME}-{s}" for s in SERVICES}
 
 
+# Lab hosts share the machine's filesystem: they run the berth under test (this checkout, with this interpreter), not
+# whatever `berth` the environment's entry point imports (an editable install may point at another checkout).
+UNDER_TEST = f"env PYTHONPATH={Path(__file__).resolve().parents[2]} {sys.executable} -m berth"
+
+
 def both_in_control(lab: Lab) -> str:
-    """The lab's inventory with its second host in `control` too (the lab puts it in `compute`)."""
+    """The lab's inventory with its second host in `control` too (the lab puts it in `compute`), running the
+    berth under test."""
     text = lab.inventory.read_text()
     second = lab.hosts[1]
     line = f"{second.name} ansible_host={second.address} api_address={second.address} network_interface=eth0"
+    text = re.sub(r"^berth_command=.*$", f"berth_command={shlex.quote(UNDER_TEST)}", text, flags=re.MULTILINE)
     return text.replace("[network]", f"{line}\n\n[network]", 1)
 
 

@@ -48,14 +48,27 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--plan", "plan_only", is_flag=True, help="Only show the plan; change nothing.")(func)
 
 
+def _many() -> Any:
+    from berth.cli import many
+
+    return many
+
+
+def _many_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    from berth.cli.many import many_options
+
+    return many_options(func)
+
+
 @click.command("upgrade")
 @_options
+@_many_options
 @click.option("--tag", default=None, help="Image tag to upgrade to (default: image_tag of globals.yml).")
 @click.option("--build", is_flag=True, help="Build missing images instead of pulling them from docker_registry.")
 @click.argument("services", nargs=-1)
 @pass_app
-def upgrade_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, tag: str | None, build: bool,
-                services: tuple[str, ...]) -> None:
+def upgrade_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, limit: str | None,
+                serial: int | None, tag: str | None, build: bool, services: tuple[str, ...]) -> None:
     """Upgrade SERVICES (default: all enabled) to new images, one service and one container at a time.
 
     Images first (pulled, or built without a registry), then per service: database backup, upgrade steps
@@ -73,6 +86,10 @@ def upgrade_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, ta
     base = app.config
     config = upgrade.with_tag(base, tag)
     selected = check_services(config, services) or [u.name for u in _units(config)]
+    if _many().is_remote(config):
+        _upgrade_many(app, config, selected, base.globals.image_tag, limit, serial, plan_only, yes, build)
+        return
+    _many().refuse_local(limit, serial)
     client = connect()
     facts = observe_facts(client, config.globals.deployment_name, config.deployment_dir)
     snap = upgrade_host(config, "localhost", facts, selected, build, base.globals.image_tag)
@@ -90,6 +107,23 @@ def upgrade_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, ta
     app.echo(f"upgraded {', '.join(e.service for e in entries) or 'nothing'} to {config.globals.image_tag}")
 
 
+def _upgrade_many(app: AppContext, config: Any, selected: list[str], configured_tag: str, limit: str | None,
+                  serial: int | None, plan_only: bool, yes: bool, build: bool) -> None:
+    """Every host planned from its facts (its pins, its history); images pulled on every host first."""
+    from berth.errors import ConfigError
+    from berth.lifecycle.hostops import upgrade_host
+
+    if build or not config.globals.docker_registry:
+        raise ConfigError("an upgrade over many hosts pulls its images from docker_registry; hosts do not build",
+                          "set docker_registry in globals.yml, then `berth build --push` (or `berth push`) the tag "
+                          f"{config.globals.image_tag} on the deployment host")
+    many = _many()
+    run = many.new_run(app, "upgrade", lambda h, f: upgrade_host(config, h, f, selected, False, configured_tag),
+                       selected)
+    run.config = config
+    many.change_many(app, run, limit, serial, plan_only, yes, pull_first=True)
+
+
 def _units(config: Any) -> list[Any]:
     from berth.lifecycle.render import enabled_services
 
@@ -98,13 +132,14 @@ def _units(config: Any) -> list[Any]:
 
 @click.command("rollback")
 @_options
+@_many_options
 @click.option("--to", "to", type=int, default=None, help="History entry id (default: the one before the current).")
 @click.option("--restore-database", is_flag=True,
               help="Allow restoring the database backup when the schema changed since that entry (data loss).")
 @click.argument("service")
 @pass_app
-def rollback_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, to: int | None,
-                 restore_database: bool, service: str) -> None:
+def rollback_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, limit: str | None,
+                 serial: int | None, to: int | None, restore_database: bool, service: str) -> None:
     """Return SERVICE to a recorded history entry (`berth history`): a container swap when the schema did not
     change; with a schema change only with --restore-database (restores the backup, reports the lost rows)."""
     from berth.engine import connect
@@ -116,6 +151,12 @@ def rollback_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, t
     app.json = app.json or json_flag
     config = app.config
     check_services(config, [service])
+    if _many().is_remote(config):  # each host returns to an entry of its own history (`--to`: ids per host)
+        run = _many().new_run(app, "rollback", lambda h, f: rollback_host(config, h, f, service, to, restore_database),
+                              [service])
+        _many().change_many(app, run, limit, serial, plan_only, yes)
+        return
+    _many().refuse_local(limit, serial)
     client = connect()
     facts = observe_facts(client, config.globals.deployment_name, config.deployment_dir)
     actual, entries = facts.actual, list(facts.history)
@@ -162,9 +203,11 @@ def history_cmd(app: AppContext, json_flag: bool, service: str | None) -> None:
 
 @click.command("reconfigure")
 @_options
+@_many_options
 @click.argument("services", nargs=-1)
 @pass_app
-def reconfigure_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, services: tuple[str, ...]) -> None:
+def reconfigure_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, limit: str | None,
+                    serial: int | None, services: tuple[str, ...]) -> None:
     """Re-render the configuration and restart exactly the containers whose config hash changed."""
     import dataclasses
 
@@ -175,8 +218,17 @@ def reconfigure_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool
 
     app.json = app.json or json_flag
     config = app.config
+    selected = check_services(config, services)
+    if _many().is_remote(config):
+        from berth.lifecycle import hostops
+
+        run = _many().new_run(app, "reconfigure", lambda h, f: hostops.reconfigure(config, h, f, selected), selected,
+                              facts=False)
+        _many().change_many(app, run, limit, serial, plan_only, yes)
+        return
+    _many().refuse_local(limit, serial)
     client = connect()
-    snap = snapshot(config, client, check_services(config, services))
+    snap = snapshot(config, client, selected)
     snap = dataclasses.replace(snap, plan=reconfigure_plan(snap.plan))
     if not show_and_confirm(app, plan_lines(snap.plan), plan_only, yes, snap.plan.has_changes,
                             snap.plan.to_dict(), "reconfigure"):
