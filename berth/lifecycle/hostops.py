@@ -72,7 +72,12 @@ def rollback_host(config: Config, host: str, facts: HostFacts, service: str, to:
                   restore_database: bool = False) -> HostPlan:
     """Back to an entry of this host's own history (entry ids are per host: `berth history` on it)."""
     decided = rollback.decide(facts.history, facts.actual, facts.image_ids, service, to, restore_database,
-                              rollback.memcached_servers(config), config.globals.image_tag, host)
+                              rollback.memcached_servers(config), config.globals.image_tag, host,
+                              rollback.database_server(config))
     desired = rollback.desired_for(decided, facts.history, frozenset(secret_values(config.passwords)), host)
+    restores = any(s.kind in ("restore", "record") and s.payload.get("databases", s.kind == "restore")
+                   for s in decided.steps if s.run)
+    key = str(rollback.database_server(config).get("admin_password", ""))
+    credentials = {key: config.passwords.get(key)} if restores and config.passwords.get(key) is not None else {}
     return HostPlan(deployment=decided.deployment, host=host, deployment_dir=str(config.deployment_dir),
-                    desired=desired, actual=facts.actual, plan=decided)
+                    desired=desired, actual=facts.actual, plan=decided, credentials=credentials)

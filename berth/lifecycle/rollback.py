@@ -8,7 +8,7 @@ current database is dumped first (nothing is destroyed irrecoverably) and the ro
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ Progress = Callable[[str], None]
 
 def decide(entries: Sequence[Entry], actual: ActualState, images: Collection[str], service: str, to: int | None,
            restore_database: bool = False, memcached: Sequence[str] = (), configured_tag: str = "",
-           host: str = "localhost") -> Plan:
+           host: str = "localhost", server: Mapping[str, Any] | None = None) -> Plan:
     """Pure: the one Plan of a rollback. Per recorded container noop/swap/create (from the recorded image id,
     pinned when its tag has moved), extra containers removed; a restore (then a memcached flush) before the
     swaps when the schema changed since the target; the history record after them (and the service pinned to
@@ -46,7 +46,8 @@ def decide(entries: Sequence[Entry], actual: ActualState, images: Collection[str
     steps = []
     if changed:
         steps.append(_step(host, service, "restore", "restore", restore_database,
-                           "the schema changed since the entry", {"backups": [asdict(b) for b in backups]}))
+                           "the schema changed since the entry", {"backups": [asdict(b) for b in backups],
+                                                                   **_server(server)}))
         if memcached:
             steps.append(_step(host, service, "flush-memcached", "flush", restore_database, "rows cached from the "
                                "replaced data", {"servers": list(memcached)}))
@@ -55,12 +56,30 @@ def decide(entries: Sequence[Entry], actual: ActualState, images: Collection[str
     steps.append(_step(host, service, "history", "record", moves, f"entry to {target.id}",
                        {"kind": "rollback", "target": target.id,
                         "pin": None if tags == [configured_tag] or not tags else tags[0],
-                        "databases": [b.database for b in backups] if changed else []}, "after"))
+                        "databases": [b.database for b in backups] if changed else [], **_server(server)},
+                       "after"))
     missing = sorted({r.image_id for r in target.containers if r.image_id not in images})
     title = (f"rollback {service} to history entry {target.id} ({target.kind}, "
              f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(target.time))}, tags {', '.join(tags)})")
     return Plan(actual.deployment, (service,), tuple(changes), tuple(steps), Operation.ROLLBACK, title=title,
                 blockers=_blockers(service, target, missing, changed, bool(backups), restore_database))
+
+
+def _server(server: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {"server": dict(server)} if server else {}
+
+
+def database_server(config: Config) -> dict[str, Any]:
+    """Where MariaDB is (its exports: address, port, the root password's key), for a restore over the network
+    when it runs on another host; empty when mariadb is disabled."""
+    from berth.config.globals import is_enabled
+    from berth.lifecycle.wiring import exports
+
+    if not is_enabled(config.globals, "mariadb"):
+        return {}
+    values = exports(config)
+    return {"host": values.get("database_host"), "port": values.get("database_port"),
+            "admin_password": values.get("database_admin_password_key")}
 
 
 def _container(rec: Any, actual: ActualState, service: str, changed: bool, host: str) -> ContainerChange:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from berth.config.loader import Config
 from berth.engine.base import Engine
@@ -139,18 +140,28 @@ def _service_steps(desired: DesiredState, due: set[str], name: str, needed: bool
     # databases are dumped where they are made (the host of the service's deployment-wide steps), once
     here = any(s.scope == "deployment" for s in desired.steps_of(name))
     databases = [d.name for d in load_service(name).databases] if here else []
+    server = database_server(desired, name) if databases else {}
     reason = f"finishing the interrupted upgrade of entry {found.id}" if found else "before anything changes"
 
     def step(s: DesiredStep, why: str) -> StepChange:
         return StepChange(s.host, name, s.name, s.kind, needed, why, s.phase)
     out = [StepChange(host, name, "backup", "backup", needed, reason, "before",
-                      {"databases": databases, "note": f"to {tag}", "resume": found is not None})]
+                      {"databases": databases, "note": f"to {tag}", "resume": found is not None, **server})]
     out += [step(s, "with the new image, the old containers still serving") for s in before]
     out += [step(s, "after the swap") for s in after]
     out.append(StepChange(host, name, "history", "record", needed, "the entry `berth rollback` returns from",
                           "after", {"kind": "upgrade", "databases": databases,
-                                    "pin": None if tag == configured_tag else tag}))
+                                    "pin": None if tag == configured_tag else tag, **server}))
     return out
+
+
+def database_server(desired: DesiredState, service: str) -> dict[str, Any]:
+    """Where the service's databases are (its database steps say: mariadb's exported address, port and the key of
+    the root password), for dumps taken over the network when MariaDB runs on another host."""
+    for step in desired.steps_of(service):
+        if step.kind == "database":
+            return {"server": {k: step.payload[k] for k in ("host", "port", "admin_password")}}
+    return {}
 
 
 def plan_lines(plan: Plan) -> list[str]:
