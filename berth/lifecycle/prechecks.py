@@ -148,7 +148,8 @@ def password_check(config: Config) -> Check:
 def config_check(config: Config) -> Check:
     from berth.config.validate import validate_config
 
-    report = validate_config(config.config_dir)
+    inventory = config.inventory.source if config.inventory is not None else None
+    report = validate_config(config.config_dir, inventory)  # per-host override paths name the inventory's hosts
     if report.problems:
         return Check("configuration", False, "; ".join(report.problems), "fix the files named (`berth config validate`)")
     return Check("configuration", True, f"{config.config_dir} is valid")

@@ -221,3 +221,36 @@ def test_a_host_with_another_berth_version_is_named_before_anything_is_installed
     found = commands.versions(Path("inventory"), ["h1", "h2"])
     assert found["h1"].ok and not found["h2"].ok
     assert found["h2"].message == f"berth 0.0.1, this host runs {__version__}"
+
+
+def test_a_log_read_on_another_host_is_masked_here(config: Config, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from berth.cli.main import main
+
+    secret = str(config.passwords.get("database_password"))
+    asked = []
+    monkeypatch.setattr(commands, "run_playbook", lambda name, inventory, hosts, extravars: asked.append(
+        extravars["berth_args"]) or {h: HostResult(h, "ok", stdout=f"connected with {secret}\nready") for h in hosts})
+    inventory = config.config_dir / "multinode"
+    assert main(["--config-dir", str(config.config_dir), "-i", str(inventory), "logs", "control01/mariadb",
+                 "--tail", "5"]) == 0
+    out = capsys.readouterr().out
+    assert secret not in out and out.splitlines() == ["connected with ********", "ready"]
+    assert asked == [{"control01": "logs --deployment unit --tail 5 mariadb"}]  # no secret goes to Ansible
+    assert main(["--config-dir", str(config.config_dir), "-i", str(inventory), "logs", "-f", "control01/mariadb"]) == 2
+
+
+def test_prechecks_accept_a_per_host_override_of_an_inventory_host(tmp_path: Path) -> None:
+    from berth.lifecycle.prechecks import config_check
+
+    config = three_hosts(make_config_dir(tmp_path))
+    override = tmp_path / "config" / "mariadb" / "host" / "control01" / "berth.cnf"
+    override.parent.mkdir(parents=True)
+    override.write_text("[mysqld]\nmax_connections = 700\n")
+    found = config_check(config)
+    assert found.ok, found.message
+    wrong = tmp_path / "config" / "mariadb" / "host" / "nosuchhost" / "berth.cnf"
+    wrong.parent.mkdir(parents=True)
+    wrong.write_text("[mysqld]\nmax_connections = 700\n")
+    found = config_check(config)
+    assert not found.ok and "nosuchhost" in found.message
