@@ -69,13 +69,14 @@ def deploy_many(app: AppContext, selected: list[str] | None, limit: str | None, 
 
 
 def new_run(app: AppContext, operation: str, planner: Any, services: list[str] | None = None,
-            facts: bool = True) -> Any:
-    """A many-hosts run of `operation` with its per-host planner (`berth.lifecycle.hostops`)."""
+            facts: bool = True, config: Config | None = None) -> Any:
+    """A many-hosts run of `operation` with its per-host planner (`berth.lifecycle.hostops`); `config` when it
+    differs from the loaded one (upgrade: another image tag)."""
     from berth.remote.deploy import Run
 
     assert app.inventory is not None
-    return Run(app.config, Path(app.inventory), services, operation=operation, planner=planner, facts=facts,
-               reverse=operation in ("stop", "destroy"))
+    return Run(config or app.config, Path(app.inventory), services, operation=operation, planner=planner,
+               facts=facts, reverse=operation in ("stop", "destroy"))
 
 
 def change_many(app: AppContext, run: Any, limit: str | None, serial: int | None, plan_only: bool, yes: bool,
@@ -136,7 +137,8 @@ def pull_everywhere(run: Any, plans: dict[str, Any]) -> bool:
         elif failed and plan.plan.has_changes:
             run.reports[host] = HostReport(host, "skipped", f"not changed: {', '.join(failed)} could not pull its "
                                            "images (nothing was stopped anywhere)", plan=plan)
-        run.tell(host, "done" if failed else "apply", run.reports[host].message)
+        if plan.plan.has_changes:
+            run.tell(host, "done" if failed else "apply", run.reports[host].message)
     return not failed
 
 

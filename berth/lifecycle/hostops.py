@@ -75,9 +75,15 @@ def rollback_host(config: Config, host: str, facts: HostFacts, service: str, to:
                               rollback.memcached_servers(config), config.globals.image_tag, host,
                               rollback.database_server(config))
     desired = rollback.desired_for(decided, facts.history, frozenset(secret_values(config.passwords)), host)
-    restores = any(s.kind in ("restore", "record") and s.payload.get("databases", s.kind == "restore")
-                   for s in decided.steps if s.run)
-    key = str(rollback.database_server(config).get("admin_password", ""))
-    credentials = {key: config.passwords.get(key)} if restores and config.passwords.get(key) is not None else {}
     return HostPlan(deployment=decided.deployment, host=host, deployment_dir=str(config.deployment_dir),
-                    desired=desired, actual=facts.actual, plan=decided, credentials=credentials)
+                    desired=desired, actual=facts.actual, plan=decided, credentials=_database_login(config, decided))
+
+
+def _database_login(config: Config, decided: Plan) -> dict[str, object]:
+    """MariaDB's root password, only when a step that runs may reach the database over the network (a restore,
+    or the fingerprints a record takes after one)."""
+    touches = any(s.run and s.payload.get("server") and (s.kind == "restore" or s.payload.get("databases"))
+                  for s in decided.steps)
+    key = str(rollback.database_server(config).get("admin_password") or "")
+    value = config.passwords.get(key) if touches and key else None
+    return {key: value} if value is not None else {}

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from berth.cli.context import AppContext, pass_app
+from berth.cli.many import change_many, is_remote, many_options, new_run, refuse_local
 from berth.errors import Aborted
 
 
@@ -48,21 +49,9 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--plan", "plan_only", is_flag=True, help="Only show the plan; change nothing.")(func)
 
 
-def _many() -> Any:
-    from berth.cli import many
-
-    return many
-
-
-def _many_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    from berth.cli.many import many_options
-
-    return many_options(func)
-
-
 @click.command("upgrade")
 @_options
-@_many_options
+@many_options
 @click.option("--tag", default=None, help="Image tag to upgrade to (default: image_tag of globals.yml).")
 @click.option("--build", is_flag=True, help="Build missing images instead of pulling them from docker_registry.")
 @click.argument("services", nargs=-1)
@@ -86,10 +75,10 @@ def upgrade_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, li
     base = app.config
     config = upgrade.with_tag(base, tag)
     selected = check_services(config, services) or [u.name for u in _units(config)]
-    if _many().is_remote(config):
+    if is_remote(config):
         _upgrade_many(app, config, selected, base.globals.image_tag, limit, serial, plan_only, yes, build)
         return
-    _many().refuse_local(limit, serial)
+    refuse_local(limit, serial)
     client = connect()
     facts = observe_facts(client, config.globals.deployment_name, config.deployment_dir)
     snap = upgrade_host(config, "localhost", facts, selected, build, base.globals.image_tag)
@@ -117,11 +106,9 @@ def _upgrade_many(app: AppContext, config: Any, selected: list[str], configured_
         raise ConfigError("an upgrade over many hosts pulls its images from docker_registry; hosts do not build",
                           "set docker_registry in globals.yml, then `berth build --push` (or `berth push`) the tag "
                           f"{config.globals.image_tag} on the deployment host")
-    many = _many()
-    run = many.new_run(app, "upgrade", lambda h, f: upgrade_host(config, h, f, selected, False, configured_tag),
-                       selected)
-    run.config = config
-    many.change_many(app, run, limit, serial, plan_only, yes, pull_first=True)
+    run = new_run(app, "upgrade", lambda h, f: upgrade_host(config, h, f, selected, False, configured_tag),
+                  selected, config=config)
+    change_many(app, run, limit, serial, plan_only, yes, pull_first=True)
 
 
 def _units(config: Any) -> list[Any]:
@@ -132,7 +119,7 @@ def _units(config: Any) -> list[Any]:
 
 @click.command("rollback")
 @_options
-@_many_options
+@many_options
 @click.option("--to", "to", type=int, default=None, help="History entry id (default: the one before the current).")
 @click.option("--restore-database", is_flag=True,
               help="Allow restoring the database backup when the schema changed since that entry (data loss).")
@@ -151,12 +138,12 @@ def rollback_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, l
     app.json = app.json or json_flag
     config = app.config
     check_services(config, [service])
-    if _many().is_remote(config):  # each host returns to an entry of its own history (`--to`: ids per host)
-        run = _many().new_run(app, "rollback", lambda h, f: rollback_host(config, h, f, service, to, restore_database),
-                              [service])
-        _many().change_many(app, run, limit, serial, plan_only, yes)
+    if is_remote(config):  # each host returns to an entry of its own history (`--to`: ids per host)
+        run = new_run(app, "rollback", lambda h, f: rollback_host(config, h, f, service, to, restore_database),
+                      [service])
+        change_many(app, run, limit, serial, plan_only, yes)
         return
-    _many().refuse_local(limit, serial)
+    refuse_local(limit, serial)
     client = connect()
     facts = observe_facts(client, config.globals.deployment_name, config.deployment_dir)
     actual, entries = facts.actual, list(facts.history)
@@ -203,7 +190,7 @@ def history_cmd(app: AppContext, json_flag: bool, service: str | None) -> None:
 
 @click.command("reconfigure")
 @_options
-@_many_options
+@many_options
 @click.argument("services", nargs=-1)
 @pass_app
 def reconfigure_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, limit: str | None,
@@ -219,14 +206,14 @@ def reconfigure_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool
     app.json = app.json or json_flag
     config = app.config
     selected = check_services(config, services)
-    if _many().is_remote(config):
+    if is_remote(config):
         from berth.lifecycle import hostops
 
-        run = _many().new_run(app, "reconfigure", lambda h, f: hostops.reconfigure(config, h, f, selected), selected,
-                              facts=False)
-        _many().change_many(app, run, limit, serial, plan_only, yes)
+        run = new_run(app, "reconfigure", lambda h, f: hostops.reconfigure(config, h, f, selected), selected,
+                      facts=False)
+        change_many(app, run, limit, serial, plan_only, yes)
         return
-    _many().refuse_local(limit, serial)
+    refuse_local(limit, serial)
     client = connect()
     snap = snapshot(config, client, selected)
     snap = dataclasses.replace(snap, plan=reconfigure_plan(snap.plan))
