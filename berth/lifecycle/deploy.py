@@ -20,7 +20,7 @@ from berth.lifecycle.hostplans import host_plan
 from berth.lifecycle.keystone_register import Registrar
 from berth.lifecycle.wiring import exports
 from berth.plan.hostplan import HostPlan
-from berth.plan.model import Plan
+from berth.plan.model import Operation, Plan
 from berth.run.executor import Executor, HostContext, Timings
 from berth.run.scheduler import EventSink, RunResult
 from berth.state.model import deployable_services
@@ -37,6 +37,7 @@ class Outcome:
     timings: Timings
     elapsed: float
     done: dict[str, list[str]] = field(default_factory=dict)
+    objects: list[str] = field(default_factory=list)  # host objects pulled, built or removed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +47,7 @@ class Outcome:
             "time_waiting_for_health": round(self.timings.health, 2),
             "services": {k: {"status": o.status.value, "message": o.message, "elapsed": round(o.elapsed, 2),
                              "done": self.done.get(k, [])} for k, o in self.result.outcomes.items()},
+            "objects": self.objects,
         }
 
 
@@ -102,8 +104,10 @@ def converge_host(plan: HostPlan, engine: Engine, on_event: EventSink | None = N
     start = time.monotonic()
     executor = Executor(host_context(engine, plan), plan.plan, max_workers=max_workers)
     result = executor.run(on_event)
-    record_history(engine, plan, result)
-    return Outcome(plan.plan, result, executor.timings, time.monotonic() - start, executor.results)
+    if plan.plan.operation in (Operation.DEPLOY, Operation.RECONFIGURE):  # upgrade/rollback record their own
+        record_history(engine, plan, result)
+    return Outcome(plan.plan, result, executor.timings, time.monotonic() - start, executor.results,
+                   executor.objects_done)
 
 
 def record_history(engine: Engine, plan: HostPlan, result: RunResult) -> None:
@@ -135,6 +139,7 @@ def raise_for(outcome: Outcome) -> None:
     details = list(getattr(first.error, "details", []) or [])
     if skipped:
         details.append(f"not run because of it: {', '.join(sorted(skipped))}")
-    hint = getattr(first.error, "hint", None) or "fix the cause, then run `berth deploy` again to finish"
+    operation = outcome.plan.operation.value
+    hint = getattr(first.error, "hint", None) or f"fix the cause, then run `berth {operation}` again to finish"
     names = ", ".join(o.key for o in failed)
-    raise DeployError(f"deploy failed in {names}: {first.message}", hint, details=details)
+    raise DeployError(f"{operation} failed in {names}: {first.message}", hint, details=details)

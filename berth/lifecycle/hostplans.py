@@ -26,8 +26,8 @@ def inventory_hosts(config: Config) -> list[str]:
 
 def host_plan(config: Config, host: str, actual: ActualState, services: Collection[str] | None = None,
               pins: Mapping[str, str] | None = None) -> HostPlan:
-    """The plan of one host, against what `actual` says runs there."""
-    desired = render_desired(config, actual.images, host, pins)
+    """The plan of one host, against what `actual` says runs there (its images, and its pins unless `pins`)."""
+    desired = render_desired(config, actual.images, host, actual.pins if pins is None else pins)
     return HostPlan(deployment=desired.deployment, host=host, deployment_dir=str(config.deployment_dir),
                     desired=desired, actual=actual, plan=make_plan(desired, actual, services),
                     credentials=credentials_for(config, desired), keystone=keystone_login(config))

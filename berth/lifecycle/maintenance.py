@@ -4,7 +4,7 @@ executor applies it (stop and destroy over the reversed dependency graph)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 
 from berth.config.loader import Config
@@ -17,7 +17,9 @@ from berth.lifecycle.render import enabled_services, image_ref
 from berth.plan.model import Action, ContainerChange, ObjectChange, Operation, Plan
 from berth.run.events import progress_events
 from berth.run.executor import Executor, HostContext
+from berth.state.actual import ActualState
 from berth.state.desired import DesiredState, ServiceUnit
+from berth.state.facts import HostFacts
 from berth.state.history import History
 
 Progress = Callable[[str], None]
@@ -82,15 +84,13 @@ def _unchanged_reason(c: ContainerChange) -> tuple[str, ...]:
 # --- stop ------------------------------------------------------------------------------------------------------------
 
 
-def stop_plan(desired: DesiredState, engine: Engine, services: list[str] | None) -> Plan:
-    """Every running container of the selected services; the executor stops them dependents first."""
-    running = _containers(engine, desired.deployment, running_only=True)
-    changes = []
-    for c in running:
-        service = c.labels.get(labels.SERVICE, "")
-        if services is None or service in services:
-            changes.append(ContainerChange("localhost", service, c.labels.get(labels.CONTAINER, c.name), c.name,
-                                           Action.STOP, (f"service {service}",), container_id=c.id))
+def stop_plan(desired: DesiredState, actual: ActualState, services: Collection[str] | None,
+              host: str = "localhost") -> Plan:
+    """Every running container of the selected services, from what the host reported (pure: any host); the
+    executor stops them dependents first."""
+    changes = [ContainerChange(host, c.service, c.key or c.name, c.name, Action.STOP, (f"service {c.service}",),
+                               container_id=c.id)
+               for c in actual.containers if c.running and (services is None or c.service in services)]
     return Plan(desired.deployment, changes=tuple(changes), operation=Operation.STOP,
                 title="stop (dependents first):")
 
@@ -102,54 +102,52 @@ def _containers(engine: Engine, deployment: str, running_only: bool = False) -> 
     return engine.containers({labels.DEPLOYMENT: deployment}, running_only=running_only)
 
 
-def destroy_plan(config: Config, engine: Engine, include_images: bool) -> Plan:
-    """Containers (dependents first), then volumes, networks, host objects, images and the state directory."""
+def destroy_plan(config: Config, facts: HostFacts, include_images: bool, host: str = "localhost") -> Plan:
+    """Containers (dependents first), then volumes, networks, host objects, images and the state directory:
+    everything of the deployment the host reported (pure: the same planner for one host or many)."""
     deployment = config.globals.deployment_name
-    selector = {labels.DEPLOYMENT: deployment}
-    containers = _containers(engine, deployment)
-    changes = tuple(ContainerChange("localhost", c.labels.get(labels.SERVICE) or c.name,
-                                    c.labels.get(labels.CONTAINER, c.name), c.name, Action.REMOVE, (c.state,),
-                                    container_id=c.id) for c in containers)
-    with doing("listing volumes and networks"):
-        items = [ObjectChange("volume", v.name, "remove", "data is lost", v.name) for v in engine.volumes(selector)]
-        items += [ObjectChange("network", n.name, "remove", "", n.id) for n in engine.networks(selector)]
-    services = sorted({s.name for s in enabled_services(config)} | {c.labels.get(labels.SERVICE, "") for c in
-                                                                     containers} - {""})
+    actual = facts.actual
+    changes = tuple(ContainerChange(host, c.service or c.name, c.key or c.name, c.name, Action.REMOVE, (c.state,),
+                                    container_id=c.id) for c in actual.containers)
+    items = [ObjectChange("volume", v, "remove", "data is lost", v) for v in sorted(actual.volumes)]
+    items += [ObjectChange("network", n, "remove", "", i) for n, i in sorted(facts.networks.items())]
+    services = sorted({s.name for s in enabled_services(config)} | {c.service for c in actual.containers} - {""})
     items += [ObjectChange(o.kind, o.name, "remove", f"made for {o.service}")
-              for o in teardown.find_for(config, services)]
+              for o in teardown.find_for(config, services, facts.net)]
     if include_images:
-        items += _deployment_images(config, engine)
-    if config.deployment_dir.is_dir():
+        items += _deployment_images(config, actual.images)
+    if facts.state_dir:
         items.append(ObjectChange("state", str(config.deployment_dir), "remove",
                                   "generated config, state, history (backups/ and the config directory are kept)"))
     return Plan(deployment, changes=changes, objects=tuple(items), operation=Operation.DESTROY,
                 title=f"destroy deployment {deployment}:")
 
 
-def _deployment_images(config: Config, engine: Engine) -> list[ObjectChange]:
+def _deployment_images(config: Config, refs: Mapping[str, str]) -> list[ObjectChange]:
     """Every tag, in this deployment's namespace, of the images its services use (any tag: upgrades, failed
     ones). Tags are removed one by one, so another namespace's tag of the same image is never touched."""
     g = config.globals
     prefix = repository_prefix(g.docker_registry, g.image_namespace)
     names = {d.image for s in enabled_services(config) for d in s.containers.values()}
     out = []
-    for image in engine.images(labels.IMAGE_NAME):
-        for tag in image.tags:
-            repo = tag.rsplit(":", 1)[0]
-            if repo.startswith(prefix) and repo.removeprefix(prefix) in names:
-                out.append(ObjectChange("image", tag, "remove", "", tag))
+    for tag in sorted(refs):
+        repo = tag.rsplit(":", 1)[0]
+        if repo.startswith(prefix) and repo.removeprefix(prefix) in names:
+            out.append(ObjectChange("image", tag, "remove", "", tag))
     return out
 
 
 # --- pull ------------------------------------------------------------------------------------------------------------
 
 
-def pull_plan(config: Config) -> Plan:
+def pull_plan(config: Config, desired: DesiredState | None = None) -> Plan:
+    """Every image of the enabled services (of `desired`'s containers when given: one host's part)."""
     if not config.globals.docker_registry:
         raise ConfigError("no docker_registry is configured: there is nothing to pull from",
                           "set docker_registry in globals.yml (e.g. 127.0.0.1:4000, see `berth registry`), "
                           "or build the images here with `berth build`")
-    refs = sorted({image_ref(config, d.image) for s in enabled_services(config) for d in s.containers.values()})
+    refs = sorted({c.image for c in desired.containers} if desired is not None else
+                  {image_ref(config, d.image) for s in enabled_services(config) for d in s.containers.values()})
     return Plan(config.globals.deployment_name, objects=tuple(ObjectChange("image", r, "pull") for r in refs),
                 operation=Operation.PULL, title=f"pull from {config.globals.docker_registry}:")
 

@@ -70,7 +70,7 @@ def port_checks(config: Config, desired: DesiredState, running: set[str]) -> lis
             if port.container not in keys or port.container in running:
                 continue
             number = port.number(values)
-            problem = _bind_problem(config.api_address, number, port.protocol)
+            problem = bind_problem(config.api_address, number, port.protocol)
             name = f"port {port.protocol}/{number}"
             if problem:
                 out.append(Check(name, False, f"{config.api_address}:{number} ({port.protocol}) is {problem}; "
@@ -82,7 +82,7 @@ def port_checks(config: Config, desired: DesiredState, running: set[str]) -> lis
     return out
 
 
-def _bind_problem(address: str, port: int, protocol: str) -> str:
+def bind_problem(address: str, port: int, protocol: str) -> str:
     kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
     try:
         with socket.socket(socket.AF_INET, kind) as sock:
@@ -119,10 +119,11 @@ def kvm_check(config: Config, engine: Engine | None = None) -> Check:
     return Check("kvm", True, f"nova_compute_virt_type {wanted} -> {decision.virt_type}: {decision.reason}")
 
 
-def resource_checks(engine: Engine | None, config: Config) -> list[Check]:
+def resource_checks(engine: Engine | None, state_dir: str) -> list[Check]:
+    """Free disk where the engine keeps images and where berth keeps state; memory."""
     out = []
     root = engine.info().root_dir if engine else "/var/lib/docker"
-    for path in dict.fromkeys([root if os.path.isdir(root) else "/", config.globals.state_dir]):
+    for path in dict.fromkeys([root if os.path.isdir(root) else "/", state_dir]):
         probe = path
         while not os.path.exists(probe):
             probe = os.path.dirname(probe) or "/"
@@ -147,7 +148,8 @@ def password_check(config: Config) -> Check:
 def config_check(config: Config) -> Check:
     from berth.config.validate import validate_config
 
-    report = validate_config(config.config_dir)
+    inventory = config.inventory.source if config.inventory is not None else None
+    report = validate_config(config.config_dir, inventory)  # per-host override paths name the inventory's hosts
     if report.problems:
         return Check("configuration", False, "; ".join(report.problems), "fix the files named (`berth config validate`)")
     return Check("configuration", True, f"{config.config_dir} is valid")
@@ -171,7 +173,7 @@ def image_checks(config: Config, desired: DesiredState) -> list[Check]:
 def run_prechecks(config: Config, engine: Engine | None, desired: DesiredState | None,
                   running: set[str], engine_error: str = "") -> list[Check]:
     checks = [engine_check(engine, engine_error), config_check(config), password_check(config), address_check(config)]
-    guarded: list[Callable[[], list[Check]]] = [lambda: resource_checks(engine, config), lambda: [kvm_check(config, engine)]]
+    guarded: list[Callable[[], list[Check]]] = [lambda: resource_checks(engine, str(config.globals.state_dir)), lambda: [kvm_check(config, engine)]]
     if desired is not None:
         guarded += [lambda: port_checks(config, desired, running), lambda: image_checks(config, desired)]
     for make in guarded:

@@ -8,7 +8,7 @@ current database is dumped first (nothing is destroyed irrecoverably) and the ro
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,34 +27,37 @@ from berth.state.history import Entry, restore_source, rollback_target, schema_c
 Progress = Callable[[str], None]
 
 
-def decide(entries: list[Entry], actual: ActualState, images: set[str], service: str, to: int | None,
-           restore_database: bool = False, memcached: Sequence[str] = (), configured_tag: str = "") -> Plan:
+def decide(entries: Sequence[Entry], actual: ActualState, images: Collection[str], service: str, to: int | None,
+           restore_database: bool = False, memcached: Sequence[str] = (), configured_tag: str = "",
+           host: str = "localhost", server: Mapping[str, Any] | None = None) -> Plan:
     """Pure: the one Plan of a rollback. Per recorded container noop/swap/create (from the recorded image id,
     pinned when its tag has moved), extra containers removed; a restore (then a memcached flush) before the
     swaps when the schema changed since the target; the history record after them (and the service pinned to
     the entry's tag unless that is `configured_tag`)."""
     target = rollback_target(entries, service, to)
     changed = bool(schema_changes_since(entries, service, target))
-    changes = [_container(rec, actual, service, changed) for rec in target.containers]
+    changes = [_container(rec, actual, service, changed, host) for rec in target.containers]
     keys = {r.key for r in target.containers}
-    changes += [ContainerChange("localhost", service, c.key, c.name, Action.REMOVE, (f"not part of entry {target.id}",),
+    changes += [ContainerChange(host, service, c.key, c.name, Action.REMOVE, (f"not part of entry {target.id}",),
                                 container_id=c.id)
                 for c in actual.containers
                 if c.service == service and c.role == "service" and not c.aside and c.key not in keys]
     backups = restore_source(entries, service, target)
     steps = []
     if changed:
-        steps.append(_step(service, "restore", "restore", restore_database, "the schema changed since the entry",
-                           {"backups": [asdict(b) for b in backups]}))
+        steps.append(_step(host, service, "restore", "restore", restore_database,
+                           "the schema changed since the entry", {"backups": [asdict(b) for b in backups],
+                                                                   **_server(server)}))
         if memcached:
-            steps.append(_step(service, "flush-memcached", "flush", restore_database, "rows cached from the "
+            steps.append(_step(host, service, "flush-memcached", "flush", restore_database, "rows cached from the "
                                "replaced data", {"servers": list(memcached)}))
     moves = changed or any(c.action.changes for c in changes)
     tags = target.tags
-    steps.append(_step(service, "history", "record", moves, f"entry to {target.id}",
+    steps.append(_step(host, service, "history", "record", moves, f"entry to {target.id}",
                        {"kind": "rollback", "target": target.id,
                         "pin": None if tags == [configured_tag] or not tags else tags[0],
-                        "databases": [b.database for b in backups] if changed else []}, "after"))
+                        "databases": [b.database for b in backups] if changed else [], **_server(server)},
+                       "after"))
     missing = sorted({r.image_id for r in target.containers if r.image_id not in images})
     title = (f"rollback {service} to history entry {target.id} ({target.kind}, "
              f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(target.time))}, tags {', '.join(tags)})")
@@ -62,12 +65,29 @@ def decide(entries: list[Entry], actual: ActualState, images: set[str], service:
                 blockers=_blockers(service, target, missing, changed, bool(backups), restore_database))
 
 
-def _container(rec: Any, actual: ActualState, service: str, changed: bool) -> ContainerChange:
+def _server(server: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {"server": dict(server)} if server else {}
+
+
+def database_server(config: Config) -> dict[str, Any]:
+    """Where MariaDB is (its exports: address, port, the root password's key), for a restore over the network
+    when it runs on another host; empty when mariadb is disabled."""
+    from berth.config.globals import is_enabled
+    from berth.lifecycle.wiring import exports
+
+    if not is_enabled(config.globals, "mariadb"):
+        return {}
+    values = exports(config)
+    return {"host": values.get("database_host"), "port": values.get("database_port"),
+            "admin_password": values.get("database_admin_password_key")}
+
+
+def _container(rec: Any, actual: ActualState, service: str, changed: bool, host: str) -> ContainerChange:
     have = actual.main(rec.key)
     pin = None if actual.images.get(rec.image) == rec.image_id else rec.image_id
 
     def change(action: Action, why: str) -> ContainerChange:
-        return ContainerChange("localhost", service, rec.key, rec.name, action, (why,),
+        return ContainerChange(host, service, rec.key, rec.name, action, (why,),
                                container_id=have.id if have else None, image_id=pin)
     if have is None:
         return change(Action.CREATE, "container does not exist")
@@ -81,9 +101,9 @@ def _container(rec: Any, actual: ActualState, service: str, changed: bool) -> Co
     return change(Action.SWAP, why)
 
 
-def _step(service: str, name: str, kind: str, run: bool, reason: str, payload: dict[str, Any],
+def _step(host: str, service: str, name: str, kind: str, run: bool, reason: str, payload: dict[str, Any],
           phase: str = "before") -> StepChange:
-    return StepChange("localhost", service, name, kind, run, reason, phase, payload)
+    return StepChange(host, service, name, kind, run, reason, phase, payload)
 
 
 def _blockers(service: str, target: Entry, missing: list[str], changed: bool, backups: bool,
@@ -166,13 +186,19 @@ class RollbackResult:
                               for db, tables in self.lost.items()}, "done": self.done}
 
 
-def context(config: Config, engine: Engine, plan: Plan, entries: list[Entry], actual: ActualState) -> HostContext:
-    """The target entry's containers as the desired state: rollback is a plan against a recorded entry."""
+def desired_for(plan: Plan, entries: Sequence[Entry], secrets: frozenset[str], host: str = "localhost"
+                ) -> DesiredState:
+    """The target entry's containers as the desired state: rollback is a plan against a recorded entry.
+    Pure: the deployment host builds it for any host from that host's history."""
     service, target = plan.services[0], target_of(plan)
     entry = next(e for e in entries if e.id == target)
-    desired = DesiredState(plan.deployment, (ServiceUnit(service, "localhost"),),
-                           tuple(desired_of(r, service) for r in entry.containers),
-                           secrets=frozenset(secret_values(config.passwords)))
+    return DesiredState(plan.deployment, (ServiceUnit(service, host),),
+                        tuple(desired_of(r, service, host) for r in entry.containers), secrets=secrets)
+
+
+def context(config: Config, engine: Engine, plan: Plan, entries: list[Entry], actual: ActualState) -> HostContext:
+    """The all-in-one's executor context: the entry's containers, this host's engine and state."""
+    desired = desired_for(plan, entries, frozenset(secret_values(config.passwords)))
     return HostContext(engine, desired, config.deployment_dir, config.passwords, actual)
 
 

@@ -10,11 +10,15 @@ import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import jinja2
 
 from berth.config.loader import Config
 from berth.state.model import ServiceDef, Teardown, load_service
+
+if TYPE_CHECKING:
+    from berth.state.facts import HostNet
 
 
 @dataclass(frozen=True)
@@ -50,12 +54,18 @@ def rule_present(spec: str) -> bool:
     return bool(shutil.which("iptables")) and _run(["iptables", "-C", *shlex.split(spec)]).returncode == 0
 
 
-def find(config: Config, service: ServiceDef) -> list[HostObject]:
-    """The objects of `service`'s teardown that exist on this host now."""
+def find(config: Config, service: ServiceDef, net: HostNet | None = None) -> list[HostObject]:
+    """The objects of `service`'s teardown that exist on the host `net` describes (None: this host, now).
+
+    Pure given `net`: destroy plans another host from what that host reported (`HostFacts.net`)."""
     td: Teardown | None = service.teardown
     if td is None:
         return []
-    present_links, present_ns = links(), namespaces()
+    if net is None:
+        from berth.state.facts import host_net
+
+        net = host_net()
+    present_links, present_ns = net.links, net.namespaces
     out = []
     names = {_render(config, n) for n in td.links}
     prefixes = tuple(_render(config, p) for p in td.link_prefixes)
@@ -64,14 +74,14 @@ def find(config: Config, service: ServiceDef) -> list[HostObject]:
     ns_prefixes = tuple(_render(config, p) for p in td.netns_prefixes)
     out += [HostObject("netns", n, service.name) for n in present_ns if ns_prefixes and n.startswith(ns_prefixes)]
     out += [HostObject("iptables", r, service.name) for r in (_render(config, x) for x in td.iptables)
-            if rule_present(r)]
+            if net.has_rule(r)]
     return out
 
 
-def find_for(config: Config, services: list[str]) -> list[HostObject]:
+def find_for(config: Config, services: list[str], net: HostNet | None = None) -> list[HostObject]:
     out: list[HostObject] = []
     for name in services:
-        out += find(config, load_service(name))
+        out += find(config, load_service(name), net)
     return out
 
 

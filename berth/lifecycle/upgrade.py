@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from berth.config.loader import Config
 from berth.engine.base import Engine
@@ -21,10 +22,9 @@ from berth.plan.model import HISTORY_KINDS, Action, ContainerChange, ObjectChang
 from berth.run.events import progress_events
 from berth.run.executor import Executor, HostContext
 from berth.state.desired import DesiredState, DesiredStep
-from berth.state.history import Entry, History, pending
+from berth.state.facts import HostFacts
+from berth.state.history import Entry, pending
 from berth.state.model import load_service
-from berth.state.observe import observe
-from berth.state.store import StateStore
 
 Progress = Callable[[str], None]
 
@@ -36,11 +36,11 @@ def with_tag(config: Config, tag: str | None) -> Config:
     return dataclasses.replace(config, globals=config.globals.model_copy(update={"image_tag": tag}))
 
 
-def upgrade_snapshot(config: Config, engine: Engine, services: Sequence[str]) -> Snapshot:
-    """Desired state with the selected services on the config's tag (their pins ignored), the others pinned."""
-    actual = observe(engine, config.globals.deployment_name, config.deployment_dir)
-    pins = {k: v for k, v in StateStore(config.deployment_dir).read()["pins"].items() if k not in services}
-    return host_plan(config, "localhost", actual, services, pins)
+def upgrade_snapshot(config: Config, facts: HostFacts, services: Sequence[str], host: str = "localhost") -> Snapshot:
+    """Desired state with the selected services on the config's tag (their pins ignored), the others pinned to
+    what the host recorded. Pure: the host's facts, not its engine."""
+    pins = {k: v for k, v in facts.actual.pins.items() if k not in services}
+    return host_plan(config, host, facts.actual, services, pins)
 
 
 def step_order(desired: DesiredState, snap_steps: set[str], service: str) -> tuple[list[DesiredStep],
@@ -111,10 +111,11 @@ def upgrade_action(change: ContainerChange, aside: set[str]) -> ContainerChange:
 
 
 def plan_upgrade(config: Config, snap: Snapshot, services: Sequence[str], build: bool,
-                 configured_tag: str = "") -> Plan:
+                 configured_tag: str = "", entries: Sequence[Entry] = ()) -> Plan:
     """The one Plan: per service (dependency order) backup, steps with the new image, swaps, `after` steps and
-    the history record; a service already on the tag (and no interrupted upgrade) does nothing."""
-    entries = History(config.deployment_dir).entries()
+    the history record; a service already on the tag (and no interrupted upgrade) does nothing. `entries` is the
+    host's history (an interrupted upgrade is resumed from its pending entry)."""
+    host = next((u.host for u in snap.desired.services), "localhost")
     tag = config.globals.image_tag
     due = {s.id for s in snap.plan.steps if s.run}
     aside = {c.key for c in snap.actual.containers if c.aside}
@@ -127,28 +128,40 @@ def plan_upgrade(config: Config, snap: Snapshot, services: Sequence[str], build:
         resume = found is not None or any(c.key in aside for c in ours)
         needed = resume or any(c.action.changes for c in ours)
         changes += ours
-        steps += _service_steps(snap.desired, due, name, needed, found, tag, configured_tag)
+        steps += _service_steps(snap.desired, due, name, needed, found, tag, configured_tag, host)
     images = images_needed(snap.desired, services, config.globals.docker_registry, build)
     return Plan(snap.desired.deployment, tuple(units), tuple(changes), tuple(steps), Operation.UPGRADE,
                 objects=tuple(images), title=f"upgrade to image tag {tag}:", tag=tag)
 
 
 def _service_steps(desired: DesiredState, due: set[str], name: str, needed: bool, found: Entry | None, tag: str,
-                   configured_tag: str) -> list[StepChange]:
+                   configured_tag: str, host: str = "localhost") -> list[StepChange]:
     before, after = step_order(desired, due, name)
-    databases = [d.name for d in load_service(name).databases]
+    # databases are dumped where they are made (the host of the service's deployment-wide steps), once
+    here = any(s.scope == "deployment" for s in desired.steps_of(name))
+    databases = [d.name for d in load_service(name).databases] if here else []
+    server = database_server(desired, name) if databases else {}
     reason = f"finishing the interrupted upgrade of entry {found.id}" if found else "before anything changes"
 
     def step(s: DesiredStep, why: str) -> StepChange:
         return StepChange(s.host, name, s.name, s.kind, needed, why, s.phase)
-    out = [StepChange("localhost", name, "backup", "backup", needed, reason, "before",
-                      {"databases": databases, "note": f"to {tag}", "resume": found is not None})]
+    out = [StepChange(host, name, "backup", "backup", needed, reason, "before",
+                      {"databases": databases, "note": f"to {tag}", "resume": found is not None, **server})]
     out += [step(s, "with the new image, the old containers still serving") for s in before]
     out += [step(s, "after the swap") for s in after]
-    out.append(StepChange("localhost", name, "history", "record", needed, "the entry `berth rollback` returns from",
+    out.append(StepChange(host, name, "history", "record", needed, "the entry `berth rollback` returns from",
                           "after", {"kind": "upgrade", "databases": databases,
-                                    "pin": None if tag == configured_tag else tag}))
+                                    "pin": None if tag == configured_tag else tag, **server}))
     return out
+
+
+def database_server(desired: DesiredState, service: str) -> dict[str, Any]:
+    """Where the service's databases are (its database steps say: mariadb's exported address, port and the key of
+    the root password), for dumps taken over the network when MariaDB runs on another host."""
+    for step in desired.steps_of(service):
+        if step.kind == "database":
+            return {"server": {k: step.payload[k] for k in ("host", "port", "admin_password")}}
+    return {}
 
 
 def plan_lines(plan: Plan) -> list[str]:

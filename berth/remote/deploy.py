@@ -1,11 +1,14 @@
-"""`berth -i INVENTORY deploy` over many hosts: observe every host, plan every host here, apply wave by wave.
+"""Every changing command over many hosts: observe every host, plan every host here, apply wave by wave.
 
-1. gather: `berth observe --json` on every targeted host through Ansible (read-only);
-2. plan: the deployment host renders and plans each host against what it observed there (`host_plan`), the same
-   planner the all-in-one uses; nothing on a host renders or reads configuration;
+`berth -i INVENTORY deploy | reconfigure | upgrade | rollback | stop | destroy | pull` all run this way:
+
+1. gather: `berth observe --json` on every targeted host through Ansible (read-only; `--facts` adds history, pins,
+   image ids, networks and host objects for the commands that plan from them);
+2. plan: the deployment host plans each host against what it observed there with the command's per-host planner
+   (`berth.lifecycle.hostops`), the same one the all-in-one uses; nothing on a host renders or reads configuration;
 3. apply: each host's plan file is copied to it (mode 0600) and applied there by `berth apply-plan`, in waves
-   (`berth.remote.targets`: a host after the hosts where the services it needs are bootstrapped), each wave in
-   batches of `--serial` hosts.
+   (`berth.remote.targets`: a host after the hosts where the services it needs are bootstrapped; reversed for
+   stop and destroy: dependents first), each wave in batches of `--serial` hosts.
 
 A host that cannot be reached or whose apply fails is reported with its error; hosts that do not need it go on,
 hosts waiting for it are skipped (and say so). Running the command again finishes the job: hosts already done
@@ -23,16 +26,21 @@ from pathlib import Path
 from typing import Any
 
 from berth.config.loader import Config
+from berth.errors import BerthError
 from berth.lifecycle.hostplans import host_plan, summary
 from berth.plan.codec import DecodeError, from_data
 from berth.plan.hostplan import HostPlan, write
 from berth.remote import targets
 from berth.remote.ansible import TAIL, HostResult, run_playbook
-from berth.state.actual import ActualState
+from berth.state.facts import HostFacts
 from berth.state.observe import OBSERVATION_VERSION
 
-OK_STATES = ("planned", "unchanged", "deployed")
+OK_STATES = ("planned", "unchanged", "deployed", "applied")
 Progress = Callable[[str, str, str], None]  # host, phase (observe | plan | wait | apply | done), text
+Planner = Callable[[str, HostFacts], HostPlan]  # host, its facts -> its plan (berth.lifecycle.hostops)
+# what a host's report says it did, per operation (deploy keeps `deployed`)
+DONE = {"deploy": "deployed", "reconfigure": "reconfigured", "upgrade": "upgraded", "rollback": "rolled back",
+        "stop": "stopped", "destroy": "destroyed", "pull": "pulled"}
 
 
 @dataclass
@@ -40,7 +48,7 @@ class HostReport:
     """One host's part of a many-hosts deploy, for the terminal and for --json."""
 
     host: str
-    status: str  # planned | unchanged | deployed | failed | unreachable | skipped
+    status: str  # planned | unchanged | deployed (deploy) | applied (other commands) | failed | unreachable | skipped
     message: str = ""
     details: list[str] = field(default_factory=list)
     plan: HostPlan | None = None
@@ -60,12 +68,17 @@ class HostReport:
 
 @dataclass
 class Run:
-    """One many-hosts deploy: the configuration, the inventory file Ansible reads, and what was decided so far."""
+    """One many-hosts command: the configuration, the inventory file Ansible reads, how each host is planned, and
+    what was decided so far. Without a planner it is a deploy of `services`."""
 
     config: Config
     inventory: Path
     services: Collection[str] | None = None
     progress: Progress | None = None
+    operation: str = "deploy"
+    planner: Planner | None = None
+    facts: bool = False  # observe history, pins, image ids, networks, host objects too (`berth observe --facts`)
+    reverse: bool = False  # hosts in reverse wave order (stop, destroy: dependents first)
     reports: dict[str, HostReport] = field(default_factory=dict)
     waits: dict[str, set[str]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -78,7 +91,12 @@ class Run:
         """What the playbooks need besides the inventory: no secret goes through Ansible's variables."""
         globals_ = self.config.globals
         return {"berth_deployment": globals_.deployment_name, "berth_deployment_dir": str(self.config.deployment_dir),
-                "berth_state_dir": str(globals_.state_dir)}
+                "berth_state_dir": str(globals_.state_dir), "berth_observe_args": "--facts" if self.facts else ""}
+
+    def plan_host(self, host: str, facts: HostFacts) -> HostPlan:
+        if self.planner is not None:
+            return self.planner(host, facts)
+        return host_plan(self.config, host, facts.actual, self.services)
 
 
 def targeted_hosts(config: Config, services: Collection[str] | None, limit: str | None) -> list[str]:
@@ -101,43 +119,60 @@ def plan_all(run: Run, hosts: Sequence[str]) -> dict[str, HostPlan]:
     started = time.monotonic()
     plans = {}
     for host in hosts:
-        actual = observation(results[host], run.config.globals.deployment_name)
-        if isinstance(actual, HostReport):
-            run.reports[host] = actual
-            run.tell(host, "done", actual.message)
-            continue
-        plan = host_plan(run.config, host, actual, run.services)
-        plans[host] = plan
-        status = "planned" if plan.plan.has_changes else "unchanged"
-        run.reports[host] = HostReport(host, status, describe(plan), plan=plan)
-        run.tell(host, "plan", run.reports[host].message)
+        facts = observation(results[host], run.config.globals.deployment_name)
+        report = facts if isinstance(facts, HostReport) else _planned(run, host, facts)
+        run.reports[host] = report
+        if report.plan is not None and report.ok:
+            plans[host] = report.plan
+        run.tell(host, "plan" if report.ok else "done", report.message)
     run.timings["plan"] = time.monotonic() - started
     return plans
+
+
+def _planned(run: Run, host: str, facts: HostFacts) -> HostReport:
+    """The host's plan, or why it has none (its history has no entry to return to, images are gone, ...)."""
+    try:
+        plan = run.plan_host(host, facts)
+    except BerthError as exc:
+        return HostReport(host, "failed", f"cannot be planned: {exc.message}", details=[exc.hint] if exc.hint else [])
+    if plan.plan.blockers:
+        first = plan.plan.blockers[0]
+        return HostReport(host, "failed", f"cannot be applied: {first.message}", details=[first.hint], plan=plan)
+    status = "planned" if plan.plan.has_changes else "unchanged"
+    return HostReport(host, status, describe(plan), plan=plan)
 
 
 def describe(plan: HostPlan) -> str:
     counts = plan.plan.counts()
     steps = sum(1 for s in plan.plan.steps if s.run)
+    objects = sum(1 for o in plan.plan.objects if o.changes)
     changed = ", ".join(f"{n} {a}" for a, n in sorted(counts.items()) if a != "noop")
-    return f"{changed or 'no container changes'}; {steps} step(s) to run"
+    text = f"{changed or 'no container changes'}; {steps} step(s) to run"
+    return text + (f"; {objects} object(s) to {_object_verbs(plan)}" if objects else "")
 
 
-def observation(result: HostResult, deployment: str) -> ActualState | HostReport:
-    """The ActualState a host's `berth observe --json` printed, or a report saying why there is none."""
+def _object_verbs(plan: HostPlan) -> str:
+    return "/".join(sorted({o.action for o in plan.plan.objects if o.changes}))
+
+
+def observation(result: HostResult, deployment: str) -> HostFacts | HostReport:
+    """The HostFacts a host's `berth observe --json` printed (its ActualState, and with `--facts` the rest), or a
+    report saying why there are none."""
     if not result.ok:
         return failure(result, "observing it")
     try:
         data = json.loads(result.stdout)
         if data.get("version") != OBSERVATION_VERSION:
             raise DecodeError(f"observation version {data.get('version')!r}, expected {OBSERVATION_VERSION}")
-        actual = from_data(ActualState, data["actual"])
-    except (ValueError, KeyError, AttributeError, DecodeError) as exc:
+        facts = from_data(HostFacts, {"actual": data["actual"], **(data.get("extra") or {})})
+        actual = facts.actual
+    except (ValueError, KeyError, AttributeError, TypeError, DecodeError) as exc:
         message = exc.message if isinstance(exc, DecodeError) else str(exc)
         return HostReport(result.host, "failed", f"its `berth observe` printed no observed state: {message}",
                           details=result.tail(3) + ["install the same berth version on every host"])
     if actual.deployment != deployment:
         return HostReport(result.host, "failed", f"it observed deployment {actual.deployment!r}, not {deployment!r}")
-    return actual
+    return facts
 
 
 def failure(result: HostResult, doing: str) -> HostReport:
@@ -164,19 +199,23 @@ def _connection_error(message: str) -> str:
     return (text[start:] if start >= 0 else text).splitlines()[0] if text else "no answer"
 
 
-def apply_all(run: Run, plans: Mapping[str, HostPlan], serial: int | None) -> None:
-    """Apply the plans that change something, wave by wave; hosts waiting for a failed host are skipped."""
+def apply_all(run: Run, plans: Mapping[str, HostPlan], serial: int | None, in_waves: bool = True) -> None:
+    """Apply the plans that change something, wave by wave (reversed for stop and destroy); hosts waiting for a
+    failed host are skipped. Without waves every host at once (pulling images: nothing depends on the order)."""
     pending = [h for h, p in plans.items() if p.plan.has_changes]
     with tempfile.TemporaryDirectory(prefix="berth-plans-") as folder:
         for host in pending:
             write(plans[host], Path(folder) / f"{host}.json")
-        for number, wave in enumerate(targets.waves(pending, run.waits), start=1):
+        waves = targets.waves(pending, run.waits) if in_waves else [pending]
+        if run.reverse:
+            waves.reverse()
+        for number, wave in enumerate(waves, start=1):
             for batch in targets.batches(wave, serial):
                 _apply_batch(run, batch, number, Path(folder))
 
 
 def _apply_batch(run: Run, batch: list[str], wave: int, folder: Path) -> None:
-    ready = [h for h in batch if not _skip_if_blocked(run, h, wave)]
+    ready = [h for h in batch if run.reverse or not _skip_if_blocked(run, h, wave)]
     if not ready:
         return
     for host in ready:
@@ -185,7 +224,7 @@ def _apply_batch(run: Run, batch: list[str], wave: int, folder: Path) -> None:
     results = run_playbook("apply", run.inventory, ready, {**run.extravars(), "berth_plans_dir": str(folder)})
     run.timings[f"apply wave {wave}"] = run.timings.get(f"apply wave {wave}", 0.0) + time.monotonic() - started
     for host in ready:
-        report = applied(results[host], run.reports[host].plan)
+        report = applied(results[host], run.reports[host].plan, run.operation)
         report.wave = wave
         run.reports[host] = report
         run.tell(host, "done", report.message)
@@ -202,21 +241,24 @@ def _skip_if_blocked(run: Run, host: str, wave: int) -> bool:
     return True
 
 
-def applied(result: HostResult, plan: HostPlan | None) -> HostReport:
+def applied(result: HostResult, plan: HostPlan | None, operation: str = "deploy") -> HostReport:
     """A host's report from its apply task: the services' results `berth apply-plan --json` printed."""
     results = _results(result.stdout)
+    status = "deployed" if operation == "deploy" else "applied"
     if not result.ok:
         report = failure(result, "applying its plan")
         report.plan, report.results = plan, results
         return report
     if results is None:
-        return HostReport(result.host, "deployed", "applied (its berth printed no results)", plan=plan,
+        return HostReport(result.host, status, "applied (its berth printed no results)", plan=plan,
                           details=result.tail(3), elapsed=result.elapsed)
     services = results.get("services", {})
     changed = [k for k, v in services.items() if v.get("status") == "succeeded"]
+    objects = list(results.get("objects") or [])
     elapsed = float(results.get("elapsed", result.elapsed))
-    message = f"deployed {', '.join(changed)}" if changed else "unchanged"
-    return HostReport(result.host, "deployed" if changed else "unchanged", f"{message} in {elapsed:.1f}s", plan=plan,
+    done = [*changed, f"{len(objects)} object(s)"] if objects else changed
+    message = f"{DONE.get(operation, 'applied')} {', '.join(done)}" if done else "unchanged"
+    return HostReport(result.host, status if done else "unchanged", f"{message} in {elapsed:.1f}s", plan=plan,
                       results=results, elapsed=elapsed)
 
 

@@ -14,6 +14,8 @@ import dataclasses
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from berth.errors import DeployError
@@ -44,10 +46,75 @@ def run(ex: Executor, change: StepChange, progress: Progress, done: list[str]) -
     handler(ex, change, progress, done)
 
 
-def _db(ex: Executor) -> Any:
+@dataclass(frozen=True)
+class _InContainer:
+    """The deployment's MariaDB container runs here: exec its own client (socket authentication)."""
+
+    engine: Any
+    db: Any
+
+    def fingerprint(self, database: str) -> str:
+        from berth.lifecycle import backup as dumps
+
+        return dumps.fingerprint(self.engine, self.db, database)
+
+    def dump(self, database: str, dest: Path) -> Backup:
+        from berth.lifecycle import backup as dumps
+
+        return dumps.dump(self.engine, self.db, database, dest)
+
+    def row_counts(self, database: str) -> dict[str, int]:
+        from berth.lifecycle import backup as dumps
+
+        return dumps.row_counts(self.engine, self.db, database)
+
+    def restore(self, backup: Backup) -> None:
+        from berth.lifecycle import backup as dumps
+
+        dumps.restore(self.engine, self.db, backup)
+
+
+@dataclass(frozen=True)
+class _OverNetwork:
+    """MariaDB runs on another host: reach it at the address it exports (berth.lifecycle.netdb)."""
+
+    server: Any
+
+    def fingerprint(self, database: str) -> str:
+        from berth.lifecycle import netdb
+
+        return netdb.fingerprint(self.server, database)
+
+    def dump(self, database: str, dest: Path) -> Backup:
+        from berth.lifecycle import netdb
+
+        return netdb.dump(self.server, database, dest)
+
+    def row_counts(self, database: str) -> dict[str, int]:
+        from berth.lifecycle import netdb
+
+        return netdb.row_counts(self.server, database)
+
+    def restore(self, backup: Backup) -> None:
+        from berth.lifecycle import netdb
+
+        netdb.restore(self.server, backup)
+
+
+def _db(ex: Executor, change: StepChange) -> Any:
+    """The database the step's dumps and fingerprints go through: the MariaDB container when it runs on this host,
+    else over the network at the address the step's payload names (`server`, from mariadb's exports)."""
     from berth.lifecycle import backup as dumps
 
-    return dumps, dumps.database_container(ex.h.engine, ex.h.desired.deployment)
+    try:
+        return _InContainer(ex.h.engine, dumps.database_container(ex.h.engine, ex.h.desired.deployment))
+    except DeployError:
+        where = change.payload.get("server")
+        if not where:
+            raise
+    from berth.lifecycle.netdb import Server
+
+    return _OverNetwork(Server.of(where, ex.h.passwords, ex.secrets))
 
 
 # --- upgrade -------------------------------------------------------------------------------------------------------
@@ -69,10 +136,12 @@ def backup(ex: Executor, change: StepChange, progress: Progress, done: list[str]
                                  note=str(change.payload.get("note", ""))))
     ex.entries[service] = entry
     if databases:
-        dumps, db = _db(ex)
-        schema = {d: dumps.fingerprint(ex.h.engine, db, d) for d in databases}
-        folder = dumps.backup_dir(ex.h.deployment_dir, str(entry.id))
-        taken = tuple(dumps.dump(ex.h.engine, db, d, folder / f"{d}.sql.gz") for d in databases)
+        from berth.lifecycle.backup import backup_dir
+
+        db = _db(ex, change)
+        schema = {d: db.fingerprint(d) for d in databases}
+        folder = backup_dir(ex.h.deployment_dir, str(entry.id))
+        taken = tuple(db.dump(d, folder / f"{d}.sql.gz") for d in databases)
         done += [f"backed up {b.database} to {b.path} ({b.size} bytes)" for b in taken]
         entry = dataclasses.replace(entry, backups=taken, schema=schema)
         ex.history.update(entry)
@@ -122,8 +191,8 @@ def _record_upgrade(ex: Executor, change: StepChange, done: list[str]) -> None:
     after: dict[str, str] = {}
     databases = list(change.payload.get("databases", ()))
     if databases:
-        dumps, db = _db(ex)
-        after = {d: dumps.fingerprint(ex.h.engine, db, d) for d in databases}
+        db = _db(ex, change)
+        after = {d: db.fingerprint(d) for d in databases}
     records = tuple(record_of(w) for w in ex.wanted.get(service, desired.containers_of(service)))
     changed = schema_changed(entry.schema, after) if entry.schema else False
     finished = dataclasses.replace(entry, state=DONE, time=time.time(), containers=records, schema=after,
@@ -144,15 +213,17 @@ def restore(ex: Executor, change: StepChange, progress: Progress, done: list[str
             if container is not None:
                 progress(f"{have.name}: stopping (the database is restored)")
                 actions.stop(ex.h.engine, container, 10)
-    dumps, db = _db(ex)
-    folder = dumps.backup_dir(ex.h.deployment_dir, f"before-rollback-{int(time.time())}")
+    from berth.lifecycle.backup import backup_dir
+
+    db = _db(ex, change)
+    folder = backup_dir(ex.h.deployment_dir, f"before-rollback-{int(time.time())}")
     safety = []
     for item in (Backup(**b) for b in change.payload.get("backups", ())):
-        safety.append(dumps.dump(ex.h.engine, db, item.database, folder / f"{item.database}.sql.gz"))
-        before = dumps.row_counts(ex.h.engine, db, item.database)
+        safety.append(db.dump(item.database, folder / f"{item.database}.sql.gz"))
+        before = db.row_counts(item.database)
         progress(f"restoring {item.database} from {item.path}")
-        dumps.restore(ex.h.engine, db, item)
-        after = dumps.row_counts(ex.h.engine, db, item.database)
+        db.restore(item)
+        after = db.row_counts(item.database)
         ex.lost[item.database] = {t: (n, after.get(t, 0)) for t, n in before.items() if n > after.get(t, 0)}
         done.append(f"restored {item.database} from {item.path} (current data kept in {safety[-1].path})")
     ex.safety[change.service] = tuple(safety)
@@ -183,8 +254,8 @@ def _record_rollback(ex: Executor, change: StepChange, done: list[str]) -> None:
     databases = list(payload.get("databases", ()))
     schema: dict[str, str] = {}
     if databases:
-        dumps, db = _db(ex)
-        schema = {d: dumps.fingerprint(ex.h.engine, db, d) for d in databases}
+        db = _db(ex, change)
+        schema = {d: db.fingerprint(d) for d in databases}
     entry = ex.history.add(Entry(id=0, time=time.time(), service=service, kind="rollback",
                                  containers=target.containers, backups=ex.safety.get(service, ()),
                                  schema_changed=bool(databases), schema=schema, stamps=target.stamps, state=DONE,

@@ -44,6 +44,7 @@ class ActualState:
     images: Mapping[str, str] = field(default_factory=frozen)  # reference -> image id
     volumes: Mapping[str, str] = field(default_factory=frozen)  # volume name -> identity (berth.volume-id)
     stamps: Mapping[str, str] = field(default_factory=frozen)  # step id -> stamp of its last success
+    pins: Mapping[str, str] = field(default_factory=frozen)  # service -> image tag upgrade/rollback keep it on
 
     def main(self, key: str) -> ActualContainer | None:
         """The container currently serving `key` (not an aside copy, not a one-shot)."""

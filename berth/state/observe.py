@@ -13,7 +13,7 @@ from berth.state.store import StateStore
 
 # The version of `berth observe --json`'s document (what a deployment host reads back from each host); bump when its
 # shape changes: the deployment host refuses other versions instead of planning against a misread host.
-OBSERVATION_VERSION = 1
+OBSERVATION_VERSION = 2  # 2: `extra` (the rest of HostFacts) with --facts
 
 
 def config_root(deployment_dir: Path) -> Path:
@@ -34,6 +34,7 @@ def observe(engine: Engine, deployment: str, deployment_dir: Path) -> ActualStat
         images=image_refs(images),
         volumes={v.name: volume_identity(v) for v in volumes},
         stamps=dict(state["stamps"]),
+        pins=dict(state["pins"]),
     )
 
 

@@ -35,13 +35,14 @@ def apply_plan_cmd(app: AppContext, plan_file: Path) -> None:
     if changed:
         raise DeployError(f"host {plan.host} changed since its plan was made; nothing was applied",
                           "make the plan again from the host's current state", details=changed)
-    keys = [u.name for u in plan.desired.services if u.name in plan.plan.services]
+    named = [*plan.plan.services, *(c.service for c in plan.plan.changes), *(s.service for s in plan.plan.steps)]
+    keys = list(dict.fromkeys(n for n in named if n))
     with reporter_for(keys, json=app.json, quiet=app.quiet, verbose=app.verbose, words=WORDS) as sink:
         outcome = converge_host(plan, engine, on_event=sink)
     if app.json:
         click.echo(json.dumps({"host": plan.host, "results": outcome.to_dict()}, indent=2))
     raise_for(outcome)
-    app.echo(f"host {plan.host}: applied in {outcome.elapsed:.1f}s")
+    app.echo(f"host {plan.host}: {plan.plan.operation.value} applied in {outcome.elapsed:.1f}s")
 
 
 def register(group: click.Group) -> None:

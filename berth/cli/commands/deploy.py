@@ -50,14 +50,58 @@ def _prechecks(app: AppContext, services: list[str] | None, show_ok: bool) -> No
 
 
 @click.command("prechecks")
+@click.option("--limit", default=None, metavar="HOST|GROUP[,...]", help="Many hosts: only these hosts or groups.")
 @click.argument("services", nargs=-1)
 @pass_app
-def prechecks_cmd(app: AppContext, services: tuple[str, ...]) -> None:
+def prechecks_cmd(app: AppContext, limit: str | None, services: tuple[str, ...]) -> None:
     """Check the host before a deploy: engine, ports, addresses, /dev/kvm, disk, memory, passwords, images."""
+    from berth.cli.many import is_remote
     from berth.lifecycle.deploy import check_services
 
-    _prechecks(app, check_services(app.config, services), show_ok=True)
+    selected = check_services(app.config, services)
+    if is_remote(app.config):
+        _prechecks_many(app, selected, limit)
+        return
+    if limit:
+        raise click.UsageError("--limit needs an inventory of other hosts (-i INVENTORY)")
+    _prechecks(app, selected, show_ok=True)
     app.echo("all prechecks passed")
+
+
+def _prechecks_many(app: AppContext, selected: list[str] | None, limit: str | None) -> None:
+    """The configuration and passwords here, once; each host's engine, registry, ports, devices, disk and memory
+    there (`berth check-host` through Ansible). Exit 5 naming every host with a failed check."""
+    from berth.lifecycle.prechecks import config_check, failed, password_check
+    from berth.remote import commands
+    from berth.remote.deploy import targeted_hosts
+
+    config = app.config
+    here = [config_check(config), password_check(config)]
+    hosts = targeted_hosts(config, selected, limit)
+    assert app.inventory is not None
+    answers = commands.prechecks(config, Path(app.inventory), hosts)
+    if app.json:
+        click.echo(json.dumps({"ok": not failed(here) and all(a.ok for a in answers.values()),
+                               "checks": [c.__dict__ for c in here],
+                               "hosts": {h: {"ok": a.ok, "message": a.message, "checks": a.data or [],
+                                             "details": a.details} for h, a in answers.items()}}, indent=2))
+    else:
+        app.echo("=== deployment host (configuration)")
+        _checks_output(app, here)
+        for host, answer in answers.items():
+            app.echo(f"=== host {host}: {answer.message}")
+            for row in answer.data or []:
+                mark = "ok  " if row["ok"] else ("warn" if row.get("warning") else "FAIL")
+                app.echo(f"{mark}  {row['name']:<18} {row['message']}")
+                if not row["ok"] and row.get("fix"):
+                    app.echo(f"      {'':<18} fix: {row['fix']}")
+            for line in answer.details:
+                app.echo(f"      {line}")
+    bad_hosts = [h for h, a in answers.items() if not a.ok]
+    if failed(here) or bad_hosts:
+        names = [c.name for c in failed(here)] + [f"{h}: {answers[h].message}" for h in bad_hosts]
+        raise PrecheckError(f"prechecks failed: {'; '.join(names)}", "apply the fixes above; nothing was changed")
+    app.echo(f"all prechecks passed on {len(hosts)} host(s)")
 
 
 @click.command("deploy")

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from berth.cli.context import AppContext, pass_app
+from berth.cli.many import change_many, is_remote, many_options, new_run, refuse_local
 from berth.errors import Aborted
 
 
@@ -50,12 +51,13 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.command("upgrade")
 @_options
+@many_options
 @click.option("--tag", default=None, help="Image tag to upgrade to (default: image_tag of globals.yml).")
 @click.option("--build", is_flag=True, help="Build missing images instead of pulling them from docker_registry.")
 @click.argument("services", nargs=-1)
 @pass_app
-def upgrade_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, tag: str | None, build: bool,
-                services: tuple[str, ...]) -> None:
+def upgrade_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, limit: str | None,
+                serial: int | None, tag: str | None, build: bool, services: tuple[str, ...]) -> None:
     """Upgrade SERVICES (default: all enabled) to new images, one service and one container at a time.
 
     Images first (pulled, or built without a registry), then per service: database backup, upgrade steps
@@ -66,14 +68,21 @@ def upgrade_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, ta
     from berth.engine import connect
     from berth.lifecycle import upgrade
     from berth.lifecycle.deploy import check_services
+    from berth.lifecycle.hostops import upgrade_host
+    from berth.state.facts import observe_facts
 
     app.json = app.json or json_flag
     base = app.config
     config = upgrade.with_tag(base, tag)
     selected = check_services(config, services) or [u.name for u in _units(config)]
+    if is_remote(config):
+        _upgrade_many(app, config, selected, base.globals.image_tag, limit, serial, plan_only, yes, build)
+        return
+    refuse_local(limit, serial)
     client = connect()
-    snap = upgrade.upgrade_snapshot(config, client, selected)
-    plan = upgrade.plan_upgrade(config, snap, selected, build, base.globals.image_tag)
+    facts = observe_facts(client, config.globals.deployment_name, config.deployment_dir)
+    snap = upgrade_host(config, "localhost", facts, selected, build, base.globals.image_tag)
+    plan = snap.plan
     if not show_and_confirm(app, upgrade.plan_lines(plan), plan_only, yes, plan.has_changes, plan.to_dict(),
                             "upgrade"):
         return
@@ -87,6 +96,21 @@ def upgrade_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, ta
     app.echo(f"upgraded {', '.join(e.service for e in entries) or 'nothing'} to {config.globals.image_tag}")
 
 
+def _upgrade_many(app: AppContext, config: Any, selected: list[str], configured_tag: str, limit: str | None,
+                  serial: int | None, plan_only: bool, yes: bool, build: bool) -> None:
+    """Every host planned from its facts (its pins, its history); images pulled on every host first."""
+    from berth.errors import ConfigError
+    from berth.lifecycle.hostops import upgrade_host
+
+    if build or not config.globals.docker_registry:
+        raise ConfigError("an upgrade over many hosts pulls its images from docker_registry; hosts do not build",
+                          "set docker_registry in globals.yml, then `berth build --push` (or `berth push`) the tag "
+                          f"{config.globals.image_tag} on the deployment host")
+    run = new_run(app, "upgrade", lambda h, f: upgrade_host(config, h, f, selected, False, configured_tag),
+                  selected, config=config)
+    change_many(app, run, limit, serial, plan_only, yes, pull_first=True)
+
+
 def _units(config: Any) -> list[Any]:
     from berth.lifecycle.render import enabled_services
 
@@ -95,30 +119,35 @@ def _units(config: Any) -> list[Any]:
 
 @click.command("rollback")
 @_options
+@many_options
 @click.option("--to", "to", type=int, default=None, help="History entry id (default: the one before the current).")
 @click.option("--restore-database", is_flag=True,
               help="Allow restoring the database backup when the schema changed since that entry (data loss).")
 @click.argument("service")
 @pass_app
-def rollback_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, to: int | None,
-                 restore_database: bool, service: str) -> None:
+def rollback_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, limit: str | None,
+                 serial: int | None, to: int | None, restore_database: bool, service: str) -> None:
     """Return SERVICE to a recorded history entry (`berth history`): a container swap when the schema did not
     change; with a schema change only with --restore-database (restores the backup, reports the lost rows)."""
     from berth.engine import connect
     from berth.lifecycle import rollback
     from berth.lifecycle.deploy import check_services
-    from berth.state.history import History
-    from berth.state.observe import observe
+    from berth.lifecycle.hostops import rollback_host
+    from berth.state.facts import observe_facts
 
     app.json = app.json or json_flag
     config = app.config
     check_services(config, [service])
+    if is_remote(config):  # each host returns to an entry of its own history (`--to`: ids per host)
+        run = new_run(app, "rollback", lambda h, f: rollback_host(config, h, f, service, to, restore_database),
+                      [service])
+        change_many(app, run, limit, serial, plan_only, yes)
+        return
+    refuse_local(limit, serial)
     client = connect()
-    actual = observe(client, config.globals.deployment_name, config.deployment_dir)
-    images = {i.id for i in client.images()}
-    entries = History(config.deployment_dir).entries()
-    plan = rollback.decide(entries, actual, images, service, to, restore_database, rollback.memcached_servers(config),
-                           config.globals.image_tag)
+    facts = observe_facts(client, config.globals.deployment_name, config.deployment_dir)
+    actual, entries = facts.actual, list(facts.history)
+    plan = rollback_host(config, "localhost", facts, service, to, restore_database).plan
     lines = rollback.plan_lines(plan)
     if plan_only:
         show_and_confirm(app, lines, True, yes, plan.has_changes, plan.to_dict(), "rollback")
@@ -161,9 +190,11 @@ def history_cmd(app: AppContext, json_flag: bool, service: str | None) -> None:
 
 @click.command("reconfigure")
 @_options
+@many_options
 @click.argument("services", nargs=-1)
 @pass_app
-def reconfigure_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, services: tuple[str, ...]) -> None:
+def reconfigure_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, limit: str | None,
+                    serial: int | None, services: tuple[str, ...]) -> None:
     """Re-render the configuration and restart exactly the containers whose config hash changed."""
     import dataclasses
 
@@ -174,8 +205,17 @@ def reconfigure_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool
 
     app.json = app.json or json_flag
     config = app.config
+    selected = check_services(config, services)
+    if is_remote(config):
+        from berth.lifecycle import hostops
+
+        run = new_run(app, "reconfigure", lambda h, f: hostops.reconfigure(config, h, f, selected), selected,
+                      facts=False)
+        change_many(app, run, limit, serial, plan_only, yes)
+        return
+    refuse_local(limit, serial)
     client = connect()
-    snap = snapshot(config, client, check_services(config, services))
+    snap = snapshot(config, client, selected)
     snap = dataclasses.replace(snap, plan=reconfigure_plan(snap.plan))
     if not show_and_confirm(app, plan_lines(snap.plan), plan_only, yes, snap.plan.has_changes,
                             snap.plan.to_dict(), "reconfigure"):

@@ -6,6 +6,7 @@ import click
 
 from berth.cli.commands.lifecycle_ops import _options, emit, progress_printer, show_and_confirm
 from berth.cli.context import AppContext, pass_app
+from berth.cli.many import change_many, is_remote, many_options, new_run, refuse_local
 from berth.errors import BerthError, ExitCode
 
 DESTROY_FLAG = "--yes-i-really-really-mean-it"
@@ -17,21 +18,31 @@ class Refused(BerthError):
 
 @click.command("stop")
 @_options
+@many_options
 @click.argument("services", nargs=-1)
 @pass_app
-def stop_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, services: tuple[str, ...]) -> None:
-    """Stop the containers of SERVICES (default: all), dependents first. `berth deploy` starts them again."""
+def stop_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, limit: str | None, serial: int | None,
+             services: tuple[str, ...]) -> None:
+    """Stop the containers of SERVICES (default: all), dependents first. `berth deploy` starts them again.
+    Over many hosts (-i): hosts in reverse wave order (dependents' hosts first)."""
     from berth.engine import connect
     from berth.errors import DeployError
+    from berth.lifecycle import hostops
     from berth.lifecycle.deploy import check_services, snapshot
     from berth.lifecycle.maintenance import execute, op_lines, stop_plan
 
     app.json = app.json or json_flag
     config = app.config
     selected = check_services(config, services)
+    if is_remote(config):
+        run = new_run(app, "stop", lambda h, f: hostops.stop(config, h, f, selected), selected, facts=False)
+        change_many(app, run, limit, serial, plan_only, yes)
+        return
+    refuse_local(limit, serial)
     client = connect()
-    desired = snapshot(config, client, selected).desired
-    plan = stop_plan(desired, client, selected)
+    snap = snapshot(config, client, selected)
+    desired = snap.desired
+    plan = stop_plan(desired, snap.actual, selected)
     if not show_and_confirm(app, op_lines(plan), plan_only, yes, plan.has_changes, plan.to_dict(), "stop"):
         return
     result = execute(client, plan, desired, config.deployment_dir, progress_printer(app)).result
@@ -54,14 +65,22 @@ def destroy_cmd(app: AppContext, really: bool, include_images: bool, plan_only: 
     made, generated state. The configuration directory and database backups are kept."""
     from berth.engine import connect
     from berth.lifecycle.maintenance import destroy_plan, execute, op_lines, units_of
+    from berth.state.facts import observe_facts
 
     app.json = app.json or json_flag
     config = app.config
     if not really and not plan_only:
         raise Refused(f"destroy removes every container and volume of deployment {config.globals.deployment_name} "
                       "(all data)", f"add {DESTROY_FLAG} if that is what you want; --plan shows what would go")
+    if is_remote(config):
+        from berth.lifecycle import hostops
+
+        run = new_run(app, "destroy", lambda h, f: hostops.destroy(config, h, f, include_images))
+        change_many(app, run, None, None, plan_only, True)
+        return
     client = connect()
-    plan = destroy_plan(config, client, include_images)
+    facts = observe_facts(client, config.globals.deployment_name, config.deployment_dir)
+    plan = destroy_plan(config, facts, include_images)
     if not show_and_confirm(app, op_lines(plan), plan_only, True, plan.has_changes, plan.to_dict(), "destroy"):
         return
     executor = execute(client, plan, units_of(config), config.deployment_dir, progress_printer(app))
@@ -82,6 +101,14 @@ def pull_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool) -> No
     from berth.state.desired import DesiredState
 
     app.json = app.json or json_flag
+    if is_remote(app.config):
+        from berth.lifecycle import hostops
+
+        config = app.config
+        pull_plan(config)  # no registry: the same clear error as on one host
+        run = new_run(app, "pull", lambda h, f: hostops.pull(config, h, f), facts=False)
+        change_many(app, run, None, None, plan_only, yes)
+        return
     plan = pull_plan(app.config)
     if not show_and_confirm(app, op_lines(plan), plan_only, yes, plan.has_changes, plan.to_dict(), "pull"):
         return

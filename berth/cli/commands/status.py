@@ -43,16 +43,45 @@ def status_cmd(app: AppContext, json_flag: bool, services: tuple[str, ...]) -> N
 @click.command("logs")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
 @click.option("--tail", "tail", default="all", show_default=True, help="Number of lines from the end.")
+@click.option("--deployment", default=None,
+              help="The deployment's name, read without configuration (what the deployment host passes when it "
+                   "reads a log through Ansible; it masks the secrets itself).")
 @click.argument("container")
 @pass_app
-def logs_cmd(app: AppContext, follow: bool, tail: str, container: str) -> None:
-    """A container's log (the engine log; the same lines are under /var/log/berth/<service>/), secrets masked."""
-    from berth.config.passwords import mask, secret_values
+def logs_cmd(app: AppContext, follow: bool, tail: str, deployment: str | None, container: str) -> None:
+    """A container's log (the engine log; the same lines are under /var/log/berth/<service>/), secrets masked.
+    Over many hosts (-i) name it HOST/CONTAINER."""
+    from berth.cli.many import is_remote
+
+    count = int(tail) if tail.isdigit() else None  # None: all
+    if deployment is None and is_remote(app.config):
+        _logs_many(app, container, count, follow)
+        return
+    secrets = _secrets(app) if deployment is None else _secrets_if_configured(app)
+    _print_log(deployment or app.config.globals.deployment_name, container, count, follow, secrets)
+
+
+def _secrets(app: AppContext) -> set[str]:
+    from berth.config.passwords import secret_values
+
+    return set(secret_values(app.config.passwords))
+
+
+def _secrets_if_configured(app: AppContext) -> set[str]:
+    """A host of an inventory has no passwords file: nothing to mask with there (the deployment host masks)."""
+    from berth.errors import BerthError
+
+    try:
+        return _secrets(app)
+    except BerthError:
+        return set()
+
+
+def _print_log(deployment: str, container: str, count: int | None, follow: bool, secrets: set[str]) -> None:
+    from berth.config.passwords import mask
     from berth.engine import connect, labels
 
-    config = app.config
     engine = connect()
-    deployment = config.globals.deployment_name
     found = engine.containers({labels.DEPLOYMENT: deployment, labels.CONTAINER: container})
     if not found:
         found = [c for c in engine.containers({labels.DEPLOYMENT: deployment}) if c.name == container]
@@ -60,8 +89,6 @@ def logs_cmd(app: AppContext, follow: bool, tail: str, container: str) -> None:
     if not main:
         raise NotFoundError(f"no container `{container}` in deployment {deployment}",
                             "see `berth status` for the container names")
-    secrets = secret_values(config.passwords)
-    count = int(tail) if tail.isdigit() else None  # None: all
     buffer = b""
     for chunk in engine.stream_logs(main[0].name, count, follow):
         buffer += chunk
@@ -70,6 +97,26 @@ def logs_cmd(app: AppContext, follow: bool, tail: str, container: str) -> None:
             click.echo(mask(line.decode(errors="replace"), secrets))
     if buffer:
         click.echo(mask(buffer.decode(errors="replace"), secrets))
+
+
+def _logs_many(app: AppContext, target: str, count: int | None, follow: bool) -> None:
+    """HOST/CONTAINER read on its host through Ansible (`berth logs` there), masked here with the passwords."""
+    from pathlib import Path
+
+    from berth.config.passwords import mask
+    from berth.errors import RemoteError
+    from berth.lifecycle.hostplans import inventory_hosts
+    from berth.remote import commands
+
+    if follow:
+        raise click.UsageError("-f cannot follow a log through Ansible; run `berth logs -f CONTAINER` on the host")
+    host, container = commands.split_target(target, inventory_hosts(app.config))
+    assert app.inventory is not None
+    answer = commands.logs(app.config, Path(app.inventory), host, container, count)
+    if not answer.ok:
+        raise RemoteError(f"{host}: {answer.message}", "check the container name with `berth -i INVENTORY status`",
+                          details=answer.details)
+    click.echo(mask(str(answer.data), _secrets(app)).rstrip("\n"))
 
 
 @click.command("post-deploy")

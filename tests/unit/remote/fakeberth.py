@@ -19,7 +19,7 @@ def main() -> int:
         log.write(" ".join(args) + "\n")
     if "observe" in args:
         deployment = args[args.index("--deployment") + 1]
-        print(json.dumps({"version": 1, "hostname": host, "actual": {"deployment": deployment, "containers": [],
+        print(json.dumps({"version": 2, "hostname": host, "actual": {"deployment": deployment, "containers": [],
                                                                    "images": {}, "volumes": {}, "stamps": {}}}))
         return 0
     plan = Path(args[-1])

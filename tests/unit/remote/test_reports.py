@@ -15,6 +15,9 @@ from berth.plan.codec import to_data
 from berth.remote.ansible import HostResult, missing, result_of
 from berth.remote.deploy import applied, failure, observation
 from berth.state.actual import ActualContainer, ActualState
+from berth.state.facts import HostFacts, HostNet
+from berth.state.history import ContainerRecord, Entry
+from berth.state.observe import OBSERVATION_VERSION
 
 
 def event(kind: str, host: str, **res: object) -> dict[str, object]:
@@ -37,14 +40,29 @@ def test_a_host_ansible_said_nothing_about_is_failed_with_the_runs_output() -> N
     assert out["h1"].status == "failed" and out["h1"].tail() == ["ERROR! the inventory cannot be parsed"]
 
 
-def observed(actual: object, version: int = 1) -> HostResult:
+def observed(actual: object, version: int = 2) -> HostResult:
     return HostResult("h1", "ok", stdout=json.dumps({"version": version, "hostname": "h1", "actual": actual}))
 
 
 def test_an_observation_reads_back_as_the_actual_state() -> None:
     state = ActualState("unit", containers=(ActualContainer("id1", "memcached", "memcached", "memcached"),),
                         images={"x:1": "sha256:1"})
-    assert observation(observed(to_data(state)), "unit") == state
+    assert observation(observed(to_data(state)), "unit") == HostFacts(state)
+
+
+def test_an_observation_with_facts_reads_back_history_pins_images_networks_and_host_objects() -> None:
+    record = ContainerRecord("memcached", "memcached", "r/berth/memcached:zed", "sha256:1", "c", "s",
+                             spec={"image": "r/berth/memcached:zed"}, files={"memcached.conf": "-m 64"})
+    facts = HostFacts(ActualState("unit", pins={"memcached": "zed2"}),
+                      history=(Entry(1, 1.0, "memcached", "deploy", (record,)),), image_ids=frozenset({"sha256:1", "sha256:2"}),
+                      networks={"unit-net": "n1"}, net=HostNet(("eth0",), ("qrouter-1",), ("-A FORWARD -j X",)),
+                      state_dir=True)
+    data = to_data(facts)
+    result = HostResult("h1", "ok", stdout=json.dumps({"version": OBSERVATION_VERSION, "hostname": "h1",
+                                                       "actual": data.pop("actual"), "extra": data}))
+    assert observation(result, "unit") == facts
+    assert facts.without_files().history[0].containers[0].files == {}
+    assert facts.net.has_rule("FORWARD  -j X") and not facts.net.has_rule("FORWARD -j Y")
 
 
 @pytest.mark.parametrize("result, message", [
@@ -55,7 +73,7 @@ def test_an_observation_reads_back_as_the_actual_state() -> None:
 ])
 def test_a_host_that_prints_no_usable_observation_fails_saying_so(result: HostResult, message: str) -> None:
     report = observation(result, "unit")
-    assert not isinstance(report, ActualState)
+    assert not isinstance(report, HostFacts)
     assert report.status == "failed" and message in report.message
 
 
@@ -111,9 +129,18 @@ def test_observe_prints_the_hosts_state_as_the_codec_writes_it(monkeypatch: pyte
     assert main(["--config-dir", "/nonexistent", "observe", "--json", "--deployment", "unit",
                  "--deployment-dir", str(tmp_path)]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["version"] == 1 and data["actual"]["deployment"] == "unit"
+    assert data["version"] == OBSERVATION_VERSION and data["actual"]["deployment"] == "unit"
     assert [c["name"] for c in data["actual"]["containers"]] == ["unit_memcached"]
-    assert "berth/memcached:zed" in data["actual"]["images"]
+    assert "berth/memcached:zed" in data["actual"]["images"] and "extra" not in data
+    (tmp_path / "history.json").write_text(json.dumps({"entries": [
+        {"id": 1, "time": 1.0, "service": "memcached", "kind": "deploy", "containers": [
+            {"key": "memcached", "name": "unit_memcached", "image": "berth/memcached:zed", "image_id": "sha256:1",
+             "config_hash": "c", "spec_hash": "s", "files": {"memcached.conf": "secret-ish"}}]}]}))
+    assert main(["--config-dir", "/nonexistent", "observe", "--json", "--facts", "--deployment", "unit",
+                 "--deployment-dir", str(tmp_path)]) == 0
+    extra = json.loads(capsys.readouterr().out)["extra"]
+    assert extra["state_dir"] is True and len(extra["image_ids"]) == 1
+    assert extra["history"][0]["containers"][0]["files"] == {}  # only the deployment host's transport asks for them
 
 
 def test_the_summary_names_every_host_that_did_not_finish(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -54,7 +54,7 @@ def test_operations_order_their_services() -> None:
 
 def test_stop_plans_running_containers_and_stops_dependents_first(tmp_path: Path) -> None:
     engine = _engine({"mariadb": "running", "memcached": "running", "keystone": "running", "glance": "exited"})
-    plan = stop_plan(DESIRED, engine, None)
+    plan = stop_plan(DESIRED, observe(engine, "berth", tmp_path), None)
     assert plan.operation is Operation.STOP
     assert sorted((c.name, c.action) for c in plan.changes) == [
         ("keystone", Action.STOP), ("mariadb", Action.STOP), ("memcached", Action.STOP)]
@@ -69,7 +69,7 @@ def test_stop_plans_running_containers_and_stops_dependents_first(tmp_path: Path
 
 def test_stop_of_one_service_leaves_the_others(tmp_path: Path) -> None:
     engine = _engine({"mariadb": "running", "keystone": "running"})
-    plan = stop_plan(DESIRED, engine, ["keystone"])
+    plan = stop_plan(DESIRED, observe(engine, "berth", tmp_path), ["keystone"])
     execute(engine, plan, DESIRED, tmp_path, lambda line: None)
     assert engine.calls == [("stop", "keystone")]
     assert engine.states()["mariadb"][1] == "running"
@@ -213,7 +213,8 @@ def _upgrade(tmp_path: Path, engine: MemoryEngine, monkeypatch: Any) -> tuple[Pl
     desired, actual = _upgrade_desired(), observe(engine, "berth", tmp_path)
     snap = SimpleNamespace(desired=desired, actual=actual, plan=make_plan(desired, actual, ["keystone"]))
     config = SimpleNamespace(deployment_dir=tmp_path, globals=SimpleNamespace(image_tag="new", docker_registry=""))
-    plan = upgrade.plan_upgrade(config, snap, ["keystone"], False, "zed")  # type: ignore[arg-type]
+    plan = upgrade.plan_upgrade(config, snap, ["keystone"], False, "zed",  # type: ignore[arg-type]
+                                History(tmp_path).entries())
     ctx = HostContext(engine, desired, tmp_path, {}, actual)
     return plan, did, lambda: upgrade.run_upgrade(ctx, plan, lambda m: None)
 
