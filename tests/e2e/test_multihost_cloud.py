@@ -70,8 +70,12 @@ class Cloud:
                               capture_output=True, text=True, timeout=timeout, check=False)
 
     def deploy(self, *extra: str) -> tuple[int, dict[str, Any], float, str]:
+        return self.deploy_like("deploy", *extra)
+
+    def deploy_like(self, command: str, *extra: str) -> tuple[int, dict[str, Any], float, str]:
+        """A changing command over the hosts with --yes --json: exit status, its JSON, seconds, stderr."""
         started = time.monotonic()
-        proc = self.berth("--json", "deploy", "--yes", *extra)
+        proc = self.berth("--json", command, "--yes", *extra)
         elapsed = time.monotonic() - started
         try:
             data = json.loads(proc.stdout)
@@ -310,6 +314,77 @@ def _try_boot(cloud: Cloud, name: str, host: str) -> dict[str, Any] | None:
         return None
 
 
+def test_remove_host_refuses_while_a_server_runs_there_then_takes_the_host_out(cloud: Cloud) -> None:
+    refused = cloud.berth("remove-host", "e2e4", "--yes")
+    assert refused.returncode != 0 and "e2e-d" in refused.stderr and "--migrate" in refused.stderr, refused.stderr
+    assert containers_on(cloud.host("e2e4")) == COMPUTE  # nothing was changed
+    started = time.monotonic()
+    proc = cloud.berth("remove-host", "e2e4", "--migrate", "--yes")
+    print(f"remove-host e2e4 --migrate (one server moved): {time.monotonic() - started:.1f}s")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    moved = cloud.openstack("server", "show", "e2e-d")
+    assert moved["status"] == "ACTIVE" and moved["OS-EXT-SRV-ATTR:host"] in ("e2e2", "e2e3")
+    leftovers = docker_on(cloud.host("e2e4"), "ps", "-a", "--format", "{{.Names}}").split()
+    leftovers += docker_on(cloud.host("e2e4"), "volume", "ls", "--format", "{{.Name}}").split()
+    assert not [n for n in leftovers if n.startswith((f"{NAME}-", f"{NAME}_"))], leftovers
+    assert "e2e4" not in {h["Hypervisor Hostname"] for h in cloud.openstack("hypervisor", "list")}
+    assert "e2e4" not in {s["Host"] for s in cloud.openstack("compute", "service", "list")}
+    assert "e2e4" not in {a["Host"] for a in cloud.openstack("network", "agent", "list")}
+    # the operator deletes the host from the inventory; the cloud's deploy then plans nothing anywhere
+    text = cloud.inventory.read_text()
+    cloud.inventory.write_text("\n".join(line for line in text.splitlines() if not line.startswith("e2e4 ")) + "\n")
+    code, data, _elapsed, stderr = cloud.deploy()
+    assert code == 0 and set(statuses(data).values()) == {"unchanged"}, stderr[-2000:]
+
+
+def retag(cloud: Cloud, tag: str) -> list[str]:
+    """Nova's pushed images under a second tag in the lab registry (through loopback, like `berth push`)."""
+    done = []
+    for ref in image_tags(cloud.lab):
+        name = ref.split("/")[-1]
+        if name.startswith("nova-") and name.endswith(":zed"):
+            local = f"127.0.0.1:{PORT}/berth/{name.removesuffix(':zed')}:{tag}"
+            subprocess.run(["docker", "tag", ref, local], check=True, timeout=60)
+            subprocess.run(["docker", "push", "-q", local], check=True, capture_output=True, timeout=600)
+            subprocess.run(["docker", "rmi", local], check=True, capture_output=True, timeout=60)
+            done.append(name)
+    return done
+
+
+def created(host: LabHost, name: str) -> str:
+    return docker_on(host, "inspect", "--format", "{{.Created}}", f"{NAME}-{name}").strip()
+
+
+def test_a_rolling_upgrade_of_the_computes_one_host_at_a_time(cloud: Cloud,
+                                                              servers: dict[str, dict[str, Any]]) -> None:
+    """nova on the computes to a new tag, `--serial 1`: e2e3 changes only after e2e2 is done; the controller
+    stays; the server on e2e2 runs again afterwards (qemu lives in nova_libvirt: its swap stops the guest and the
+    new nova-compute resumes it) and a new server on the other compute reaches it."""
+    assert retag(cloud, "zed2")
+    code, data, elapsed, stderr = cloud.deploy_like("upgrade", "nova", "--tag", "zed2", "--limit", "compute",
+                                                    "--serial", "1")
+    print(f"upgrade nova --limit compute --serial 1: {elapsed:.1f}s; timings {data['timings']}")
+    assert code == 0, json.dumps(data["hosts"], indent=1)[-3000:] + stderr[-2000:]
+    assert statuses(data) == {"e2e2": "applied", "e2e3": "applied"}
+    for compute in ("e2e2", "e2e3"):
+        image = docker_on(cloud.host(compute), "inspect", "--format", "{{.Config.Image}}", f"{NAME}-nova_compute")
+        assert image.strip().endswith("/berth/nova-compute:zed2")
+    assert docker_on(cloud.host("e2e1"), "inspect", "--format", "{{.Config.Image}}",
+                     f"{NAME}-nova_api").strip().endswith(":zed")
+    first = max(created(cloud.host("e2e2"), c) for c in ("nova_compute", "nova_libvirt"))
+    second = min(created(cloud.host("e2e3"), c) for c in ("nova_compute", "nova_libvirt"))
+    assert first < second, (first, second)
+    a = servers["a"]
+    wait_for("server a ACTIVE again", 180, lambda: cloud.openstack("server", "show", a["id"])["status"] == "ACTIVE")
+    user_data = cloud.root / "ping-a-again"
+    user_data.write_text(f"berth-ping {address_of(a)}\n")
+    probe = boot(cloud, "e2e-c", "e2e-net2", "e2e3", user_data)
+    console = console_lines(cloud, probe, f"BERTH-PING {address_of(a)} ")
+    assert f"BERTH-PING {address_of(a)} ok" in console, console[-1500:]
+    code, data, _elapsed, stderr = cloud.deploy()  # the computes keep their upgraded tag (pinned on each host)
+    assert code == 0 and set(statuses(data).values()) == {"unchanged"}, stderr[-2000:]
+
+
 def test_an_engine_killed_mid_deploy_fails_that_host_and_the_next_run_finishes(cloud: Cloud) -> None:
     """A configuration change for both computes; e2e3's engine is killed while `berth apply-plan` runs there."""
     for compute in ("e2e2", "e2e3"):
@@ -350,6 +425,29 @@ def test_an_engine_killed_mid_deploy_fails_that_host_and_the_next_run_finishes(c
     assert not [n for n in docker_on(victim, "ps", "-a", "--format", "{{.Names}}").split() if n.endswith("--aside")]
     code, data, _elapsed, stderr = cloud.deploy()
     assert code == 0 and set(statuses(data).values()) == {"unchanged"}, stderr[-2000:]
+
+
+def in_host(host: LabHost, *argv: str) -> str:
+    """A command in the host's own mount and network namespaces (its /run/netns, its links)."""
+    init = host.pid_file.read_text().split()[0]
+    return subprocess.run(["nsenter", "-t", init, "-m", "-n", *argv], capture_output=True, text=True, check=True,
+                          timeout=60).stdout
+
+
+def test_destroy_leaves_nothing_of_the_deployment_on_any_host(cloud: Cloud) -> None:
+    if KEEP:
+        pytest.skip("BERTH_E2E_KEEP=1 keeps the cloud for the next run")
+    code, data, elapsed, stderr = cloud.deploy_like("destroy", "--yes-i-really-really-mean-it")
+    print(f"destroy over 3 hosts: {elapsed:.1f}s; timings {data.get('timings')}")
+    assert code == 0, json.dumps(data.get("hosts"), indent=1)[-3000:] + stderr[-2000:]
+    for name in ("e2e1", "e2e2", "e2e3"):
+        host = cloud.host(name)
+        left = docker_on(host, "ps", "-a", "--format", "{{.Names}}").split()
+        left += docker_on(host, "volume", "ls", "--format", "{{.Name}}").split()
+        assert not [n for n in left if n.startswith((f"{NAME}-", f"{NAME}_"))], (name, left)
+        links = [line.split(":")[1].strip() for line in in_host(host, "ip", "-o", "link").splitlines()]
+        assert not [n for n in links if n.startswith(("brq", "vxlan-", "tap", "berth-ext"))], (name, links)
+        assert not [n for n in in_host(host, "ip", "netns", "list").split() if n.startswith(("qrouter-", "qdhcp-"))]
 
 
 def test_lab_down_leaves_nothing_on_the_machine(cloud: Cloud) -> None:

@@ -8,7 +8,6 @@ first; the L2 agent is on network hosts and computes, nowhere else.
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
