@@ -39,6 +39,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 
 NAME, CIDR, PORT = "mig", "198.51.100.0/25", 4030
 REGISTRY = f"berth_registry_{NAME}"
+REGISTRY_ADDRESS = f"198.51.100.1:{PORT}"  # the lab's .1: the machine tags the images it pushes with it
 GUEST_IMAGE = "berth-test-guest"  # init-runonce's test guest (kernel and ramdisk as AKI/ARI images)
 SERVER = "mig-vm"
 MARKER = "BERTH-TEST-GUEST-OK"
@@ -156,15 +157,26 @@ def boot_server(openstack: Runner, name: str = SERVER) -> dict[str, Any]:
 # -- a cloud of its own on berth lab hosts ----------------------------------------------------------------------
 
 
-def _run(*argv: str, timeout: float = 1800, env: dict[str, str] | None = None) -> str:
-    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False, env=env)
+def _run(*argv: str, timeout: float = 1800) -> str:
+    """Run a command; fail the test with its output's tail when it fails."""
+    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
     assert proc.returncode == 0, f"{' '.join(argv)}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout
 
 
 def _berth(root: Path, *args: str, inventory: bool = True, timeout: float = 1800) -> str:
+    """This berth with the cloud's config dir (and its inventory)."""
     where = ["-i", str(root / "inventory")] if inventory else []
     return _run(*BERTH, "--config-dir", str(root / "etc"), *where, *args, timeout=timeout)
+
+
+def same_berth_on_hosts(inventory: str) -> str:
+    """The lab's inventory with its hosts running the berth this test runs (interpreter and PYTHONPATH): the
+    hosts apply the plans this code made (lab hosts share the machine's filesystem)."""
+    command = " ".join(BERTH)
+    if os.environ.get("PYTHONPATH"):
+        command = f"env PYTHONPATH={os.environ['PYTHONPATH']} {command}"
+    return re.sub(r"^berth_command=.*$", f'berth_command="{command}"', inventory, flags=re.MULTILINE)
 
 
 def make_cloud(root: Path) -> None:
@@ -179,7 +191,7 @@ def make_cloud(root: Path) -> None:
     (root / "etc").mkdir(parents=True, exist_ok=True)
     values = {"deployment_name": NAME, "docker_registry": lab.registry, "registry_port": PORT}
     (root / "etc" / "globals.yml").write_text(yaml.safe_dump(values))
-    (root / "inventory").write_text(lab.inventory.read_text())
+    (root / "inventory").write_text(same_berth_on_hosts(lab.inventory.read_text()))
     _berth(root, "--quiet", "genpwd", inventory=False)
     _berth(root, "--quiet", "build", "--logs-dir", str(root / "logs"), "all", "registry", inventory=False)
     engine = connect()
@@ -193,7 +205,8 @@ def make_cloud(root: Path) -> None:
 
 
 def remove_cloud() -> None:
-    """Lab down (its hosts' engines, containers and volumes go with it), then the registry and its volume."""
+    """Lab down (its hosts' engines, containers and volumes go with it), the registry and its volume, and the
+    machine's image tags naming that registry (an image with no other name goes with its tag)."""
     from berth.engine import connect
     from berth.images import registry
 
@@ -202,6 +215,14 @@ def remove_cloud() -> None:
     registry.stop(engine, PORT, REGISTRY)
     if engine.volume(REGISTRY) is not None:
         engine.remove_volume(REGISTRY, force=True)
+    listed = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True,
+                            text=True, timeout=60, check=True).stdout.split()
+    for ref in listed:
+        if ref.startswith(f"{REGISTRY_ADDRESS}/"):
+            try:
+                engine.remove_image(ref)
+            except Exception as exc:  # noqa: BLE001 - the lab and the registry are gone; a tag left is reported
+                print(f"{ref} left: {exc}")
 
 
 @pytest.fixture(scope="module")
@@ -231,9 +252,9 @@ def openstack_of(root: Path) -> Runner:
     return run
 
 
-def lab_docker(host: str) -> list[str]:
+def lab_docker(host: str, lab: str = NAME) -> list[str]:
     """The docker CLI of one lab host's engine."""
-    return ["docker", "-H", f"unix:///var/lib/berth/lab/{NAME}/hosts/{host}/docker.sock"]
+    return ["docker", "-H", f"unix:///var/lib/berth/lab/{lab}/hosts/{host}/docker.sock"]
 
 
 # One ICMP echo exchange (the agents' images have python3 but no ping); exit 0 when the guest answered.
@@ -261,11 +282,12 @@ sys.exit(1)
 """
 
 
-def pinger(openstack: Runner, ip: str) -> Callable[[], bool]:
+def pinger(openstack: Runner, ip: str, lab: str = NAME, network_host: str = f"{NAME}1",
+           deployment: str = NAME) -> Callable[[], bool]:
     """Whether `ip` answers ping from the demo router's namespace: run in the L3 agent's container on the
-    network host (the namespace lives in that lab host's mount namespace)."""
+    network host of lab `lab` (the namespace lives in that lab host's mount namespace)."""
     router = json.loads(openstack("router", "show", "demo-router", "-f", "json"))["id"]
-    command = [*lab_docker(f"{NAME}1"), "exec", f"{NAME}-neutron_l3_agent", "ip", "netns", "exec",
+    command = [*lab_docker(network_host, lab), "exec", f"{deployment}-neutron_l3_agent", "ip", "netns", "exec",
                f"qrouter-{router}", "python3", "-c", ICMP_ECHO, ip]
     return lambda: subprocess.run(command, capture_output=True, timeout=60, check=False).returncode == 0
 
