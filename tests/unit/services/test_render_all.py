@@ -93,8 +93,8 @@ def test_all_in_one_keeps_every_step(aio: DesiredState) -> None:
 def test_computes_run_their_agents_with_their_own_address(hosts: dict[str, DesiredState]) -> None:
     for compute in COMPUTES:
         state = hosts[compute]
-        assert {c.key for c in state.containers} == {"nova_libvirt", "nova_compute", "neutron_linuxbridge_agent",
-                                                     "neutron_host_setup"}
+        assert {c.key for c in state.containers} == {"nova_libvirt", "nova_compute", "nova_ssh",
+                                                     "neutron_linuxbridge_agent", "neutron_host_setup"}
         nova = parse("nova.conf", dict(state.container("nova_compute").files)["nova.conf"])  # type: ignore[union-attr]
         assert isinstance(nova, configparser.ConfigParser)
         assert nova["DEFAULT"]["host"] == compute and nova["DEFAULT"]["my_ip"] == ADDRESSES[compute]
