@@ -46,7 +46,7 @@ CONTROL = {"mariadb", "rabbitmq", "memcached", "keystone", "glance_api", "placem
            "nova_scheduler", "nova_conductor", "nova_novncproxy", "neutron_server", "neutron_dhcp_agent",
            "neutron_l3_agent", "neutron_metadata_agent", "neutron_linuxbridge_agent", "heat_api", "heat_engine",
            "horizon"}
-COMPUTE = {"nova_compute", "nova_libvirt", "neutron_linuxbridge_agent", "neutron_host_setup"}
+COMPUTE = {"nova_compute", "nova_libvirt", "nova_ssh", "neutron_linuxbridge_agent", "neutron_host_setup"}
 
 
 class Cloud:
@@ -100,6 +100,12 @@ class Cloud:
         """A command that prints nothing (add, delete, migrate ...)."""
         proc = self.client(*args, timeout=timeout)
         assert proc.returncode == 0, f"openstack {' '.join(args)}: {proc.stderr[-2000:]}"
+
+    def text(self, *args: str) -> str:
+        """A command's output as text (what tests/e2e/migration.py's runner returns)."""
+        proc = self.client(*args)
+        assert proc.returncode == 0, f"openstack {' '.join(args)}: {proc.stderr[-2000:]}"
+        return proc.stdout
 
     def console(self, server: str) -> str:
         proc = self.client("console", "log", "show", server, timeout=120)
@@ -289,6 +295,27 @@ def test_a_server_pings_the_other_compute_through_the_router(cloud: Cloud,
     assert f"BERTH-PING {address_of(a)} ok" in console, console[-1500:]
     control = console_lines(cloud, b, "BERTH-PING 10.0.0.250 ", timeout=240)
     assert "BERTH-PING 10.0.0.250 failed" in control, control[-1500:]
+
+
+def test_a_server_moves_between_computes_cold_and_live(cloud: Cloud, servers: dict[str, dict[str, Any]]) -> None:
+    """Cold migration (nova_ssh between the computes), then live migration (qemu+ssh), of the server on e2e2;
+    it answers ping from its router after each (tests/e2e/migration.py says what each must show)."""
+    from tests.e2e.migration import migrate_checks, pinger
+
+    a = servers["a"]
+    network_host = ["docker", "-H", f"unix://{cloud.host('e2e1').docker_socket}"]
+    alive = pinger(cloud.text, address_of(a), network_host, NAME)
+    assert wait_for("server a answers ping from its router", 120, alive)
+    assert not pinger(cloud.text, "10.0.0.254", network_host, NAME)()  # the probe fails for an unused address
+    times = migrate_checks(cloud.text, a["id"], alive)
+    print("migrations of a test guest between two lab computes: "
+          + ", ".join(f"{kind} {runs[0]:.1f}s" for kind, runs in times.items() if runs))
+    where = cloud.openstack("server", "show", a["id"])["OS-EXT-SRV-ATTR:host"]
+    instance = cloud.openstack("server", "show", a["id"])["OS-EXT-SRV-ATTR:instance_name"]
+    for compute in ("e2e2", "e2e3"):
+        listed = docker_on(cloud.host(compute), "exec", f"{NAME}-nova_libvirt", "virsh", "-c", "qemu:///system",
+                           "list", "--all")
+        assert (instance in listed) == (compute == where), (compute, where, listed)
 
 
 def test_a_fourth_host_joins_as_a_compute_and_runs_a_server(cloud: Cloud) -> None:

@@ -20,7 +20,7 @@ from berth.remote import targets
 CONTROLS = [f"ctl{i:02d}" for i in range(1, 4)]
 NETWORKS = [f"net{i:02d}" for i in range(1, 3)]
 COMPUTES = [f"cmp{i:03d}" for i in range(1, 41)]
-COMPUTE_CONTAINERS = {"nova_compute", "nova_libvirt", "neutron_linuxbridge_agent", "neutron_host_setup"}
+COMPUTE_CONTAINERS = {"nova_compute", "nova_libvirt", "nova_ssh", "neutron_linuxbridge_agent", "neutron_host_setup"}
 NETWORK_CONTAINERS = {"neutron_dhcp_agent", "neutron_l3_agent", "neutron_metadata_agent",
                       "neutron_linuxbridge_agent", "neutron_host_setup"}
 
