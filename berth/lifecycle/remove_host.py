@@ -41,7 +41,10 @@ def find(conn: Any, host: str) -> HostInCloud:
     """The host's nova services, network agents and servers (of every project), as the APIs report them."""
     services = tuple(s for s in conn.compute.services() if s.host == host)
     agents = tuple(conn.network.agents(host=host))
-    servers = tuple(conn.compute.servers(all_projects=True, host=host))
+    # the API filters by compute host (admin); the host is checked again here, so that a filter the API ignored
+    # can never make a host look empty
+    servers = tuple(s for s in conn.compute.servers(all_projects=True, compute_host=host)
+                    if getattr(s, "compute_host", None) == host)
     return HostInCloud(host, services, agents, servers)
 
 
