@@ -13,6 +13,7 @@ import ipaddress
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -327,21 +328,34 @@ def stop_host(lab: Lab, host: LabHost) -> None:
     host.docker_socket.unlink(missing_ok=True)
 
 
-def remove_cgroups(name: str) -> None:
-    """The hosts' engines put containers under <controller>/<host netns>/ (cgroup-parent); rmdir them bottom-up."""
+def remove_cgroups(name: str, wait_s: float = 30.0) -> None:
+    """The hosts' engines put containers under <controller>/<host netns>/ (cgroup-parent); rmdir them bottom-up.
+
+    The containers' processes live in PID namespaces nested in the host's: they die with its init, but a busy host
+    (guests, two dozen services) can take seconds to empty its cgroups. Whatever still runs in them belongs to the
+    lab host and is killed; removal is retried until `wait_s`.
+    """
     if not CGROUP_ROOT.is_dir():
         return
+    deadline = time.monotonic() + wait_s
     for controller in CGROUP_ROOT.iterdir():
         top = controller / name
-        if not top.is_dir():
-            continue
-        for _ in range(20):
-            for path, _dirs, _files in sorted(os.walk(top, topdown=False), key=lambda w: -len(w[0])):
+        while top.is_dir():
+            walk = sorted(os.walk(top, topdown=False), key=lambda w: -len(w[0]))
+            for path, _dirs, _files in walk:
+                _kill_members(Path(path))
                 with contextlib.suppress(OSError):
                     os.rmdir(path)
-            if not top.exists():
+            if not top.exists() or time.monotonic() >= deadline:
                 break
             time.sleep(0.1)
+
+
+def _kill_members(cgroup: Path) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        for line in (cgroup / "cgroup.procs").read_text().split():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(line), signal.SIGKILL)
 
 
 def down(lab: Lab, keep_state: bool = False) -> None:

@@ -72,10 +72,10 @@ class Cloud:
     def deploy(self, *extra: str) -> tuple[int, dict[str, Any], float, str]:
         return self.deploy_like("deploy", *extra)
 
-    def deploy_like(self, command: str, *extra: str) -> tuple[int, dict[str, Any], float, str]:
-        """A changing command over the hosts with --yes --json: exit status, its JSON, seconds, stderr."""
+    def deploy_like(self, command: str, *extra: str, yes: str = "--yes") -> tuple[int, dict[str, Any], float, str]:
+        """A changing command over the hosts, confirmed, with --json: exit status, its JSON, seconds, stderr."""
         started = time.monotonic()
-        proc = self.berth("--json", command, "--yes", *extra)
+        proc = self.berth("--json", command, yes, *extra)
         elapsed = time.monotonic() - started
         try:
             data = json.loads(proc.stdout)
@@ -464,7 +464,7 @@ def in_host(host: LabHost, *argv: str) -> str:
 def test_destroy_leaves_nothing_of_the_deployment_on_any_host(cloud: Cloud) -> None:
     if KEEP:
         pytest.skip("BERTH_E2E_KEEP=1 keeps the cloud for the next run")
-    code, data, elapsed, stderr = cloud.deploy_like("destroy", "--yes-i-really-really-mean-it")
+    code, data, elapsed, stderr = cloud.deploy_like("destroy", yes="--yes-i-really-really-mean-it")
     print(f"destroy over 3 hosts: {elapsed:.1f}s; timings {data.get('timings')}")
     assert code == 0, json.dumps(data.get("hosts"), indent=1)[-3000:] + stderr[-2000:]
     for name in ("e2e1", "e2e2", "e2e3"):

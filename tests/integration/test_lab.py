@@ -67,7 +67,7 @@ def test_each_host_has_its_own_hostname_interfaces_engine_and_docker_root(lab: L
     for host in lab.hosts:
         assert ssh(lab, host, "hostname") == host.name
         assert ssh(lab, host, "ls /sys/class/net").split() == ["eth0", "lo"]
-        assert ssh(lab, host, "ip -4 -o addr show dev eth0").split()[3] == f"{host.address}/24"
+        assert ssh(lab, host, "ip -4 -o addr show dev eth0").split()[3] == f"{host.address}/{lab.network.prefixlen}"
         assert ssh(lab, host, "stat -c %i /var/lib/docker") != str(os.stat("/var/lib/docker").st_ino)
         ids.add(docker(host, "info", "--format", "{{.ID}}"))
     ids.add(subprocess.run(["docker", "info", "--format", "{{.ID}}"], capture_output=True, text=True,
