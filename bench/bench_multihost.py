@@ -40,7 +40,7 @@ from berth.services.registry import enable_key, service_names
 from tests.sandbox import BERTH
 
 NAME = "bmh"
-CIDR = "203.0.113.0/25"
+CIDR = "203.0.113.0/26"  # not .80: this machine kind resolves its apt mirror (deb.debian.org) there
 PORT = 4040
 REGISTRY = f"berth_registry_{NAME}"
 

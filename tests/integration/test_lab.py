@@ -1,7 +1,7 @@
 """`berth lab` for real: two hosts with their own hostnames, interfaces, engines and sshd; a container on one host
 reaches a server on the other; a killed host shows down; `lab down` leaves nothing behind.
 
-Uses its own lab name and 203.0.113.0/25 so a user's default lab (198.51.100.0/24) is never touched. No image is
+Uses its own lab name and 203.0.113.0/26 so a user's default lab (198.51.100.0/24) is never touched. No image is
 pulled: the probe image is bash and its libraries from this machine, imported into the host's engine.
 """
 
@@ -28,7 +28,7 @@ from tests.labs import traces
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 NAME = "blt"
-CIDR = "203.0.113.0/25"  # the multi-host e2e uses 203.0.113.128/25
+CIDR = "203.0.113.0/26"  # the multi-host e2e uses 203.0.113.128/25; .80 is this machine kind's apt mirror
 PROBE = "blt-probe:1"
 SERVER = """
 import socket, sys
