@@ -35,6 +35,7 @@ from berth.images import registry
 from berth.remote.lab import load_lab
 from berth.remote.labplan import Lab, LabHost
 from berth.services.registry import enable_key, service_names
+from tests.labs import running_on
 from tests.sandbox import BERTH, wait_for
 
 pytest.importorskip("ansible_runner")
@@ -130,13 +131,6 @@ def berth_json(env: dict[str, Any], *args: str) -> tuple[int, dict[str, Any], fl
 
 def statuses(data: dict[str, Any]) -> dict[str, str]:
     return {h["host"]: h["status"] for h in data["hosts"]}
-
-
-def running_on(host: LabHost) -> set[str]:
-    proc = subprocess.run(["docker", "-H", f"unix://{host.docker_socket}", "ps", "--filter", "status=running",
-                           "--format", "{{.Names}}"],
-                          capture_output=True, text=True, timeout=30, check=True)
-    return set(proc.stdout.split())
 
 
 def test_a_deploy_over_two_hosts_runs_each_hosts_containers_on_its_engine(env: dict[str, Any]) -> None:
