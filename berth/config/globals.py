@@ -15,8 +15,9 @@ from functools import lru_cache
 from ipaddress import IPv4Network, ip_address
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
+from berth.config.release import Release, effective_updates
 from berth.errors import ConfigError
 from berth.services.options import OptionDef
 from berth.services.registry import default_enabled, enable_key, service_names
@@ -65,16 +66,16 @@ class GlobalsBase(BaseModel):
     """Talk plain HTTP to `docker_registry`."""
     image_namespace: str = Field("berth", pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*$")
     """First part of image names: `<registry>/<namespace>/<image>:<tag>`."""
-    image_tag: str = Field("zed", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-    """Tag of the images berth builds and deploys."""
-    openstack_release: Literal["zed"] = "zed"
-    """OpenStack release."""
+    image_tag: str = Field("", pattern=r"^$|^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    """Tag of the images berth builds and deploys; empty: the release's name (`epoxy`, `zed`)."""
+    openstack_release: Release = "epoxy"
+    """OpenStack release, `epoxy` (2025.1) or `zed`; unset: the one the deployment runs (new ones: epoxy)."""
     base_distro: Literal["debian"] = "debian"
     """Distribution of the images."""
-    base_distro_release: Literal["bookworm"] = "bookworm"
-    """Distribution release of the images."""
+    base_distro_release: Literal["", "trixie", "bookworm"] = ""
+    """Debian suite of the images; empty: the release's (epoxy: trixie, zed: bookworm)."""
     base_image: str | None = None
-    """Base image; default: debian:bookworm when present in the engine, else built with debootstrap."""
+    """Base image; default: debian:<suite> when present in the engine, else built with debootstrap."""
     debian_mirror: str | None = None
     """Debian mirror used in image builds; default: the host's configured apt mirror."""
     image_packages: dict[str, ImagePackages] = Field(default_factory=dict)
@@ -104,6 +105,19 @@ class GlobalsBase(BaseModel):
     """Gateway of the external network."""
     demo_network_cidr: IPv4Network = IPv4Network("10.0.0.0/24")
     """CIDR of the demo tenant network."""
+
+    @model_validator(mode="after")
+    def _release_defaults(self) -> GlobalsBase:
+        """Fill what the release decides when globals.yml leaves it out (the loader may move an implicit release
+        to the one the deployment runs: `berth.config.release`). `model_fields_set` still tells what was set."""
+        try:
+            updates = effective_updates(self.openstack_release, self.image_tag or None,
+                                        self.base_distro_release or None, None)
+        except ConfigError as err:
+            raise ValueError(f"{err.message} ({err.hint})") from None
+        for key, value in updates.items():
+            object.__setattr__(self, key, value)
+        return self
 
     @field_validator("api_address", "internal_vip_address")
     @classmethod

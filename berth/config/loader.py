@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from berth.config.globals import GlobalsBase, globals_model, resolved_api_address
 from berth.config.inventory import Inventory, load_inventory
+from berth.config.release import unsupported_services
 from berth.config.yamlfile import Located, load_mapping
 from berth.errors import ConfigError
 
@@ -46,6 +47,9 @@ class Config:
     globals: GlobalsBase
     passwords: dict[str, Any] = field(default_factory=dict)
     inventory: Any = None  # berth.config.inventory.Inventory
+    running_release: str | None = None  # the release the deployment runs (None: not deployed yet)
+    release_explicit: bool = False  # globals.yml names `openstack_release`
+    upgrading_from: str | None = None  # during `berth upgrade --release`: the release being left (templates see it)
 
     @property
     def overrides_dir(self) -> Path:
@@ -142,7 +146,31 @@ def gather(config_dir: Path, inventory_path: Path | None = None,
             problems.append(f"{located.where('network_interface')}: {err.message} ({err.hint})")
     if problems or globals_ is None:
         return None, problems, warnings
-    return Config(config_dir, globals_, passwords, inventory), problems, warnings
+    globals_, running, explicit = with_running_release(globals_)
+    problems += unsupported_services(globals_.openstack_release, enabled_names(globals_))
+    if problems:
+        return None, problems, warnings
+    return Config(config_dir, globals_, passwords, inventory, running, explicit), problems, warnings
+
+
+def enabled_names(globals_: GlobalsBase) -> list[str]:
+    from berth.config.globals import is_enabled
+    from berth.state.model import deployable_services
+
+    return [name for name in deployable_services() if is_enabled(globals_, name)]
+
+
+def with_running_release(globals_: GlobalsBase) -> tuple[GlobalsBase, str | None, bool]:
+    """A globals.yml without `openstack_release` means the release the deployment runs (new ones: the default)."""
+    from berth.config.release import effective_updates, recorded_release
+
+    explicit = "openstack_release" in globals_.model_fields_set
+    running = recorded_release(Path(globals_.state_dir) / globals_.deployment_name)
+    if explicit or running is None or running == globals_.openstack_release:
+        return globals_, running, explicit
+    tag = globals_.image_tag if globals_.image_tag != globals_.openstack_release else None
+    updates = effective_updates(running, tag, None, None)
+    return globals_.model_copy(update=updates), running, explicit
 
 
 def _globals(config_dir: Path, problems: list[str]) -> GlobalsBase | None:

@@ -67,6 +67,7 @@ def render_settings(globals_: Any, rootfs: Rootfs, apt_sources: str, override: s
     return RenderSettings(
         namespace=globals_.image_namespace, tag=globals_.image_tag, registry=globals_.docker_registry,
         rootfs=rootfs.ref, apt_sources=apt_sources, release=globals_.base_distro_release,
+        openstack_release=globals_.openstack_release,
         packages=packages, override=override,
     )
 

@@ -104,10 +104,17 @@ def host_sources(apt_dir: Path = APT_DIR) -> list[AptSource]:
 
 
 def pick_mirror(sources: Iterable[AptSource], release: str) -> Mirror:
-    """The first source carrying `release` itself, plus the first one carrying `release`-security."""
+    """The first source carrying `release` itself, plus the first one carrying `release`-security.
+
+    A Debian mirror carries every suite, so when the host lists only its own release (a bookworm host building
+    trixie images) the mirror of the host's main suite serves `release`, and its security archive `release`-security.
+    """
     items = list(sources)
     debian = next((s.uri for s in items if release in s.suites), None)
     security = next((s.uri for s in items if f"{release}-security" in s.suites), None)
+    if debian is None:
+        debian = next((s.uri for s in items if any(_main_suite(suite) for suite in s.suites)), None)
+        security = next((s.uri for s in items if any(x.endswith("-security") for x in s.suites)), None)
     if debian is None:
         raise BuildError(
             f"no Debian {release} mirror found in the host's apt configuration ({APT_DIR}/sources.list*)",
@@ -116,10 +123,16 @@ def pick_mirror(sources: Iterable[AptSource], release: str) -> Mirror:
     return Mirror(debian.rstrip("/"), security.rstrip("/") if security else None)
 
 
+def _main_suite(suite: str) -> bool:
+    """A distribution's own suite (bookworm, trixie, stable), not -updates/-security/-backports."""
+    return "-" not in suite and "/" not in suite
+
+
 def resolve_mirror(configured: str | None, release: str, apt_dir: Path = APT_DIR) -> Mirror:
     """globals `debian_mirror` when set, else the host's apt mirror (security archive taken from the host too)."""
     sources = host_sources(apt_dir)
     if configured:
         security = next((s.uri for s in sources if f"{release}-security" in s.suites), None)
+        security = security or next((s.uri for s in sources if any(x.endswith("-security") for x in s.suites)), None)
         return Mirror(configured.rstrip("/"), security.rstrip("/") if security else None)
     return pick_mirror(sources, release)

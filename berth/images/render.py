@@ -37,11 +37,12 @@ class RenderSettings:
     """Everything outside the recipe that shapes its rendered text."""
 
     namespace: str = "berth"
-    tag: str = "zed"
+    tag: str = "epoxy"
     registry: str = ""
-    rootfs: str = "berth/rootfs:bookworm"
+    rootfs: str = "berth/rootfs:trixie"
     apt_sources: str = ""
-    release: str = "bookworm"
+    release: str = "trixie"  # the Debian suite
+    openstack_release: str = "epoxy"
     packages: Mapping[str, Packages] = field(default_factory=dict)
     override: str = ""  # template-override text ({% block %} definitions)
 
@@ -113,7 +114,8 @@ class Renderer:
         context = {
             "image": image, "install": install, "users": lambda: users_command(users_for(recipe)),
             "rootfs": self.settings.rootfs, "apt_sources": self.settings.apt_sources,
-            "release": self.settings.release, "image_name": recipe.name,
+            "release": self.settings.release, "openstack_release": self.settings.openstack_release,
+            "image_name": recipe.name,
         }
         try:
             if self.settings.override:
@@ -126,4 +128,4 @@ class Renderer:
             raise BuildError(f"{where}:{exc.lineno}: {exc.message}", "fix the template syntax") from exc
         except jinja2.UndefinedError as exc:
             raise BuildError(f"{recipe.path}: {exc.message}",
-                             "recipes may use image(), install(), users(), rootfs, apt_sources, release") from exc
+                             "recipes may use image(), install(), users(), rootfs, apt_sources, release, openstack_release") from exc

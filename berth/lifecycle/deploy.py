@@ -65,6 +65,20 @@ def check_services(config: Config, services: Sequence[str]) -> list[str] | None:
     return list(services)
 
 
+def check_release(config: Config, changes: bool) -> None:
+    """Refuse to deploy another release over a running cloud (that is `berth upgrade --release`); a deploy that
+    changes things records the release the deployment now runs."""
+    from berth.config.release import record_release, release_mismatch
+    from berth.errors import ConfigError
+
+    release = config.globals.openstack_release
+    why = release_mismatch(release, config.running_release, config.release_explicit)
+    if why:
+        raise ConfigError(why.split("; ", 1)[0], why.split("; ", 1)[1] + "; nothing was changed")
+    if changes and config.running_release != release:
+        record_release(config.deployment_dir, release)
+
+
 def snapshot(config: Config, engine: Engine, services: Collection[str] | None = None,
              host: str = "localhost") -> HostPlan:
     """Observe this host's engine and plan against it."""

@@ -9,7 +9,7 @@ credentials its steps use: none for stop, destroy and pull.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from berth.config.loader import Config
 from berth.config.passwords import secret_values
@@ -60,11 +60,11 @@ def pull(config: Config, host: str, facts: HostFacts) -> HostPlan:
 
 
 def upgrade_host(config: Config, host: str, facts: HostFacts, services: Sequence[str], build: bool = False,
-                 configured_tag: str = "") -> HostPlan:
-    """`config` already carries the target tag (`upgrade.with_tag`); the host's pins and history (a pending
-    entry to resume) come from its facts."""
+                 configured_tag: str = "", note: str = "", keep: Mapping[str, str] | None = None) -> HostPlan:
+    """`config` already carries the target tag (`upgrade.with_tag`, or a release's: `release_upgrade`); the
+    host's pins and history (a pending entry to resume) come from its facts."""
     snap = upgrade.upgrade_snapshot(config, facts, services, host)
-    decided = upgrade.plan_upgrade(config, snap, services, build, configured_tag, facts.history)
+    decided = upgrade.plan_upgrade(config, snap, services, build, configured_tag, facts.history, note, keep)
     return _only(snap, decided, credentials=True)
 
 

@@ -11,7 +11,7 @@ finished by running it again with the same backups as restore point.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from berth.config.loader import Config
@@ -111,10 +111,13 @@ def upgrade_action(change: ContainerChange, aside: set[str]) -> ContainerChange:
 
 
 def plan_upgrade(config: Config, snap: Snapshot, services: Sequence[str], build: bool,
-                 configured_tag: str = "", entries: Sequence[Entry] = ()) -> Plan:
+                 configured_tag: str = "", entries: Sequence[Entry] = (), note: str = "",
+                 keep: Mapping[str, str] | None = None) -> Plan:
     """The one Plan: per service (dependency order) backup, steps with the new image, swaps, `after` steps and
     the history record; a service already on the tag (and no interrupted upgrade) does nothing. `entries` is the
-    host's history (an interrupted upgrade is resumed from its pending entry)."""
+    host's history (an interrupted upgrade is resumed from its pending entry). `note` names the entries (a
+    release upgrade's note is what `berth rollback --release` finds); `keep` pins services the upgrade leaves
+    on their image tag (infrastructure through a release upgrade), recorded with the first service's entry."""
     host = next((u.host for u in snap.desired.services), "localhost")
     tag = config.globals.image_tag
     due = {s.id for s in snap.plan.steps if s.run}
@@ -128,14 +131,16 @@ def plan_upgrade(config: Config, snap: Snapshot, services: Sequence[str], build:
         resume = found is not None or any(c.key in aside for c in ours)
         needed = resume or any(c.action.changes for c in ours)
         changes += ours
-        steps += _service_steps(snap.desired, due, name, needed, found, tag, configured_tag, host)
+        steps += _service_steps(snap.desired, due, name, needed, found, tag, configured_tag, host, note,
+                                (keep or {}) if name == units[0] else {})
     images = images_needed(snap.desired, services, config.globals.docker_registry, build)
     return Plan(snap.desired.deployment, tuple(units), tuple(changes), tuple(steps), Operation.UPGRADE,
                 objects=tuple(images), title=f"upgrade to image tag {tag}:", tag=tag)
 
 
 def _service_steps(desired: DesiredState, due: set[str], name: str, needed: bool, found: Entry | None, tag: str,
-                   configured_tag: str, host: str = "localhost") -> list[StepChange]:
+                   configured_tag: str, host: str = "localhost", note: str = "",
+                   keep: Mapping[str, str] | None = None) -> list[StepChange]:
     before, after = step_order(desired, due, name)
     # databases are dumped where they are made (the host of the service's deployment-wide steps), once
     here = any(s.scope == "deployment" for s in desired.steps_of(name))
@@ -146,12 +151,13 @@ def _service_steps(desired: DesiredState, due: set[str], name: str, needed: bool
     def step(s: DesiredStep, why: str) -> StepChange:
         return StepChange(s.host, name, s.name, s.kind, needed, why, s.phase)
     out = [StepChange(host, name, "backup", "backup", needed, reason, "before",
-                      {"databases": databases, "note": f"to {tag}", "resume": found is not None, **server})]
+                      {"databases": databases, "note": note or f"to {tag}", "resume": found is not None, **server})]
     out += [step(s, "with the new image, the old containers still serving") for s in before]
     out += [step(s, "after the swap") for s in after]
     out.append(StepChange(host, name, "history", "record", needed, "the entry `berth rollback` returns from",
                           "after", {"kind": "upgrade", "databases": databases,
-                                    "pin": None if tag == configured_tag else tag, **server}))
+                                    "pin": None if tag == configured_tag else tag, **server,
+                                    **({"keep": dict(keep)} if keep else {})}))
     return out
 
 

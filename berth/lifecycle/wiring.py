@@ -154,7 +154,8 @@ def base_values(config: Config) -> dict[str, Any]:
     """What every template and export sees regardless of host: globals (with options), passwords, deployment."""
     passwords = {k: ("" if v is None else v) for k, v in config.passwords.items()}
     return {**config.globals.model_dump(mode="json"), "passwords": passwords,
-            "deployment": config.globals.deployment_name}
+            "deployment": config.globals.deployment_name,
+            "upgrade_from_release": getattr(config, "upgrading_from", None) or ""}
 
 
 def exports(config: Config) -> dict[str, Any]:

@@ -175,6 +175,9 @@ def record(ex: Executor, change: StepChange, progress: Progress, done: list[str]
     else:
         _record_upgrade(ex, change, done)
     ex.store.set_pin(change.service, change.payload.get("pin"))
+    for service, tag in dict(change.payload.get("keep", {})).items():  # left on their tag by a release upgrade
+        ex.store.set_pin(service, tag)
+        done.append(f"{service} kept on image tag {tag}")
 
 
 def _record_upgrade(ex: Executor, change: StepChange, done: list[str]) -> None:

@@ -137,6 +137,21 @@ def rollback_target(entries: Sequence[Entry], service: str, to: int | None) -> E
     return done[-2]
 
 
+RELEASE_NOTE = "release {source} -> {target}"  # the note of an upgrade entry that changed the OpenStack release
+
+
+def release_target(entries: Sequence[Entry], service: str, release: str) -> Entry | None:
+    """The entry `berth rollback --release RELEASE` returns `service` to: the last one before the newest upgrade
+    that left RELEASE (None: no release upgrade left it, nothing to do)."""
+    done = of_service(entries, service)
+    prefix = RELEASE_NOTE.format(source=release, target="")
+    left = [e for e in done if e.kind == "upgrade" and e.note.startswith(prefix)]
+    if not left:
+        return None
+    before = [e for e in done if e.id < left[-1].id]
+    return before[-1] if before else None
+
+
 def schema_changes_since(entries: Sequence[Entry], service: str, target: Entry) -> list[Entry]:
     """Completed changes after `target` that changed the schema: their backups hold the target's data."""
     return [e for e in of_service(entries, service) if e.id > target.id and e.schema_changed]

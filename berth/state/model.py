@@ -224,10 +224,20 @@ class ExportFunction(_Strict):
 ExportValue = ExportFunction | str | int | bool | list[Any] | dict[str, Any]
 
 
+def _all_releases() -> list[Literal["epoxy", "zed"]]:
+    return ["epoxy", "zed"]
+
+
 class ServiceDef(_Strict):
     name: str
     description: str = ""
     enabled_by_default: bool = True
+    # OpenStack releases the folder deploys (what differs between them is in its templates and recipes, under
+    # `openstack_release`); default: every release berth knows
+    releases: list[Literal["epoxy", "zed"]] = Field(default_factory=_all_releases)
+    # False for infrastructure (database, message queue, cache): `berth upgrade --release` leaves it on the image
+    # it runs (pinned), so a release upgrade changes OpenStack only and its rollback never downgrades a datadir
+    follows_release: bool = True
     depends_on: list[str] = Field(default_factory=list)
     passwords: list[str | PasswordSpec] = Field(default_factory=list)
     options: list[OptionDef] = Field(default_factory=list)  # typed settings, overridable in globals.yml

@@ -31,7 +31,7 @@ def load_override(app: AppContext, path: Path | None) -> str:
 
 def image_globals(app: AppContext) -> GlobalsBase:
     """Only globals.yml: images can be built before passwords or an inventory exist."""
-    from berth.config.loader import validate_globals
+    from berth.config.loader import validate_globals, with_running_release
     from berth.config.yamlfile import load_mapping
 
     located = load_mapping(app.config_dir / "globals.yml")
@@ -39,7 +39,7 @@ def image_globals(app: AppContext) -> GlobalsBase:
     if globals_ is None:
         raise ConfigError(f"{len(problems)} problem(s) in {located.path}", "fix the lines named above",
                           details=problems)
-    return globals_
+    return with_running_release(globals_)[0]
 
 
 def make_plan(app: AppContext, names: tuple[str, ...], force: bool,

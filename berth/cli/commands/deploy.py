@@ -130,13 +130,14 @@ def deploy_cmd(app: AppContext, plan_only: bool, yes: bool, skip_prechecks: bool
     reached through Ansible (docs/multihost.md).
     """
     from berth.engine import connect
-    from berth.lifecycle.deploy import check_services, converge_host, raise_for, snapshot
+    from berth.lifecycle.deploy import check_release, check_services, converge_host, raise_for, snapshot
     from berth.lifecycle.show import plan_lines
     from berth.ui.progress import reporter_for
 
     app.json = app.json or json_flag
     config = app.config
     selected = check_services(config, services)
+    check_release(config, changes=not (plan_only or offline))
     if write_plans is not None and not offline:
         raise click.UsageError("--write-plans needs --offline")
     if offline:

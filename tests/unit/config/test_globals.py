@@ -30,9 +30,9 @@ def test_empty_file_gives_defaults(tmp_path: Path) -> None:
     assert model is not None
     assert model.network_interface == "lo"
     assert model.api_address is None
-    assert model.base_distro_release == "bookworm"
+    assert model.base_distro_release == "trixie"
     assert model.nova_compute_virt_type == "auto"
-    assert model.openstack_release == "zed"
+    assert (model.openstack_release, model.image_tag) == ("epoxy", "epoxy")
 
 
 def test_missing_file_gives_defaults(tmp_path: Path) -> None:

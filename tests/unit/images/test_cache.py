@@ -53,27 +53,35 @@ def test_nothing_built_means_everything_missing_and_a_rootfs(settings: Any) -> N
     plan = plan_build(FakeEngine([], set()), settings, ["memcached"])
     assert list(plan.images) == ["base", "memcached"]
     assert not any(p.cached for p in plan.images.values())
-    assert plan.needs_rootfs and plan.rootfs.ref == "berth/rootfs:bookworm"
+    assert plan.needs_rootfs and plan.rootfs.ref == "berth/rootfs:trixie"  # epoxy, the default release
+
+
+def test_the_release_decides_the_suite_and_the_tag() -> None:
+    zed = globals_model()(image_namespace="unit", debian_mirror="http://mirror.example/debian",
+                          openstack_release="zed")
+    plan = plan_build(FakeEngine([], set()), zed, ["memcached"])
+    assert plan.rootfs.ref == "berth/rootfs:bookworm" and plan.images["memcached"].ref == "unit/memcached:zed"
+    assert "deb http://mirror.example/debian bookworm main" in plan.images["base"].node.dockerfile
 
 
 def test_debian_image_is_used_when_present(settings: Any) -> None:
-    plan = plan_build(FakeEngine([], {"debian:bookworm"}), settings, ["base"])
-    assert plan.rootfs.ref == "debian:bookworm" and not plan.needs_rootfs
-    assert "\nFROM debian:bookworm\n" in plan.images["base"].node.dockerfile
+    plan = plan_build(FakeEngine([], {"debian:trixie"}), settings, ["base"])
+    assert plan.rootfs.ref == "debian:trixie" and not plan.needs_rootfs
+    assert "\nFROM debian:trixie\n" in plan.images["base"].node.dockerfile
 
 
 def test_equal_hash_is_cached_other_names_are_retagged_never_built(settings: Any, tmp_path: Path) -> None:
     first = plan_build(FakeEngine([], set()), settings, ["memcached"])
     base, memcached = first.images["base"].node, first.images["memcached"].node
-    api = FakeEngine([summary("base", base.hash, "unit/base:zed"),
-                      summary("memcached", memcached.hash, "berth/memcached:zed")], set())
+    api = FakeEngine([summary("base", base.hash, "unit/base:epoxy"),
+                      summary("memcached", memcached.hash, "berth/memcached:epoxy")], set())
     plan = plan_build(api, settings, ["memcached"])
     assert plan.images["base"].cached and plan.images["base"].tagged
     assert plan.images["memcached"].cached and not plan.images["memcached"].tagged
     assert not plan.needs_rootfs
     result = run_build(api, plan, BuildOptions(threads=2, logs_dir=tmp_path))
     assert {o.status for o in result.outcomes.values()} == {Status.CACHED}
-    assert ("tag", "unit/memcached:zed") in api.calls
+    assert ("tag", "unit/memcached:epoxy") in api.calls
     assert ("tag", "unit/base:zed") not in api.calls
 
 

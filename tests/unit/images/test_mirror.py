@@ -57,10 +57,18 @@ def test_pick_mirror_prefers_the_release_and_finds_security() -> None:
     assert "deb http://security.example/debian-security bookworm-security main" in mirror.sources_list("bookworm")
 
 
-def test_no_mirror_for_the_release_is_an_error_with_a_hint() -> None:
+def test_no_debian_mirror_at_all_is_an_error_with_a_hint() -> None:
     with pytest.raises(BuildError) as info:
-        pick_mirror(parse_one_line("deb http://x.example/debian bullseye main\n"), "bookworm")
+        pick_mirror(parse_one_line("deb http://x.example/debian bookworm-backports main\n"), "trixie")
     assert "debian_mirror" in (info.value.hint or "")
+
+
+def test_another_suite_comes_from_the_hosts_mirror_and_security_archive() -> None:
+    sources = parse_one_line("deb http://x.example/debian bookworm main\n"
+                             "deb http://sec.example/debian-security bookworm-security main\n")
+    mirror = pick_mirror(sources, "trixie")
+    assert mirror == Mirror("http://x.example/debian", "http://sec.example/debian-security")
+    assert "deb http://sec.example/debian-security trixie-security main" in mirror.sources_list("trixie")
 
 
 def test_host_sources_reads_list_and_sources_files(tmp_path: Path) -> None:

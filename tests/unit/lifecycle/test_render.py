@@ -12,7 +12,7 @@ from berth.lifecycle.render import container_name, readable_files, render_desire
 from berth.services.registry import enable_key, service_names
 
 INFRA = ("mariadb", "rabbitmq", "memcached", "keystone")
-IMAGES = {f"berth/{s}:zed": f"sha256:{s}" for s in INFRA}
+IMAGES = {f"berth/{s}:epoxy": f"sha256:{s}" for s in INFRA}
 
 
 @pytest.fixture
