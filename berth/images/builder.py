@@ -113,7 +113,7 @@ def plan_build(engine: Engine, globals_: Any, wanted: Iterable[str], *,
     `force` rebuilds the images the words name (a profile names all its members), not their other parents.
     """
     release = globals_.base_distro_release
-    recipes = discover()
+    recipes = {n: r for n, r in discover().items() if r.for_release(globals_.openstack_release)}
     check_packages(globals_, recipes)
     rootfs = choose_rootfs(engine, release, globals_.base_image)
     mirror = resolve_mirror(globals_.debian_mirror, release)

@@ -28,6 +28,7 @@ PROFILES: tuple[Profile, ...] = ("infra", "core", "all")  # each profile include
 class ImageEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
     profile: Profile | None = None
+    releases: list[str] | None = None  # OpenStack releases the image is built for (None: every one)
 
 
 class FolderData(BaseModel):
@@ -46,6 +47,10 @@ class Recipe:
     path: Path
     service: str | None  # None for the roots in berth/images/recipes/
     profile: Profile
+    releases: tuple[str, ...] | None = None  # None: built for every release
+
+    def for_release(self, release: str) -> bool:
+        return self.releases is None or release in self.releases
 
     @property
     def folder(self) -> Path:
@@ -89,7 +94,8 @@ def discover() -> dict[str, Recipe]:
                 raise BuildError(f"image {name} has two recipes: {found[name].path} and {path}",
                                  "rename one of them (the image name is the file name)")
             entry = data.images.get(name, ImageEntry())
-            found[name] = Recipe(name, path, service, entry.profile or data.profile)
+            found[name] = Recipe(name, path, service, entry.profile or data.profile,
+                                 tuple(entry.releases) if entry.releases is not None else None)
     for service, data in folder_data().items():
         unknown = sorted(set(data.images) - set(found))
         if unknown:

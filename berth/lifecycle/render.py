@@ -129,8 +129,8 @@ class Renderer:
             steps += self._steps(service, service_containers)
             if service.upgrade is not None:
                 upgrade += [self._oneshot(service, s, service_containers[s.container])
-                            for s in service.upgrade.steps
-                            if s.container in service_containers and self._runs_here(service, s.container, s.scope)]
+                            for s in service.upgrade.steps if s.container in service_containers
+                            and self._in_release(s.releases) and self._runs_here(service, s.container, s.scope)]
                 replaced[service.name] = tuple(service.upgrade.replaces)
             deps = tuple(d for d in service.depends_on if d in names)
             units.append(ServiceUnit(service.name, self.host, deps, self._volumes(service)))
@@ -143,9 +143,15 @@ class Renderer:
     def _containers(self, service: ServiceDef) -> dict[str, DesiredContainer]:
         out = {}
         for key, definition in service.containers.items():
+            if not self._in_release(definition.releases):
+                continue
             if self.host in hosts_for(self.config, definition.group):
                 out[key] = self._container(service, key, definition)
         return out
+
+    def _in_release(self, releases: list[str] | None) -> bool:
+        """Containers and steps may belong to some releases only (neutron's L2 agent differs per release)."""
+        return releases is None or self.config.globals.openstack_release in releases
 
     def _container(self, service: ServiceDef, key: str, d: ContainerDef) -> DesiredContainer:
         ctx = self._service_context(service, container=key)
@@ -227,7 +233,8 @@ class Renderer:
         once = self._runs_here(service, service.main_container)
         out = [self._database_step(service, db) for db in service.databases] if once else []
         for step in service.steps:
-            if step.container in containers and self._runs_here(service, step.container, step.scope):
+            if step.container in containers and self._in_release(step.releases) \
+                    and self._runs_here(service, step.container, step.scope):
                 out.append(self._oneshot(service, step, containers[step.container]))
         if service.keystone is not None and once:
             out.append(self._register_step(service))

@@ -75,6 +75,7 @@ class ContainerDef(_Strict):
 
     image: str
     group: str = "control"
+    releases: list[Literal["epoxy", "zed"]] | None = None  # only these OpenStack releases run it (None: every one)
     command: list[str] | str | None = None
     user: str = "root"
     environment: dict[str, str] = Field(default_factory=dict)
@@ -125,6 +126,7 @@ class Step(_Strict):
     # deployment: once, on the first host of the group running `container` (db-sync, bootstrap);
     # host: on every host running `container` (it prepares something local to that host)
     scope: Literal["deployment", "host"] = "deployment"
+    releases: list[Literal["epoxy", "zed"]] | None = None  # only these OpenStack releases run it (None: every one)
 
 
 class Database(_Strict):
