@@ -7,7 +7,7 @@ directory, post-override), so hashing them says exactly whether a container must
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -149,7 +149,7 @@ class Renderer:
                 out[key] = self._container(service, key, definition)
         return out
 
-    def _in_release(self, releases: list[str] | None) -> bool:
+    def _in_release(self, releases: Sequence[str] | None) -> bool:
         """Containers and steps may belong to some releases only (neutron's L2 agent differs per release)."""
         return releases is None or self.config.globals.openstack_release in releases
 
