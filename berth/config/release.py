@@ -68,8 +68,8 @@ def release_mismatch(configured: str, running: str | None, explicit: bool) -> st
         return None
     verb = "upgrade" if (running, configured) in UPGRADES else "rollback"
     return (f"the cloud runs OpenStack {running} but globals.yml says openstack_release: {configured}; "
-            f"a release changes through `berth {verb} --release {configured}`"
-            + (" --restore-database" if verb == "rollback" else "")
+            f"a release changes through `berth {verb} --release {configured}"
+            + (" --restore-database`" if verb == "rollback" else "`")
             + f", or set openstack_release: {running} in globals.yml")
 
 

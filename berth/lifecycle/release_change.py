@@ -46,8 +46,21 @@ def check_upgrade(config: Config, target: str) -> str:
 
 
 def release_services(config: Config) -> list[str]:
-    """The enabled services a release upgrade changes (OpenStack; not the infrastructure)."""
-    return [s.name for s in enabled_services(config) if s.follows_release]
+    """The enabled services a release upgrade changes (OpenStack; not the infrastructure), each after the ones
+    it depends on."""
+    units = {s.name: s for s in enabled_services(config) if s.follows_release}
+    out: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in out or name not in units:
+            return
+        for dep in units[name].depends_on:
+            visit(dep)
+        out.append(name)
+
+    for name in units:
+        visit(name)
+    return out
 
 
 def kept_tags(config: Config, facts: HostFacts) -> dict[str, str]:

@@ -172,7 +172,7 @@ class Renderer:
         g = self.config.globals
         config_dir = str(self.config.deployment_dir / "config" / key)
         binds = [f"{config_dir}:{CONFIG_MOUNT}:ro", f"{g.log_dir}/{service.name}:{LOG_MOUNT}/{service.name}"]
-        binds += [self._volume_spec(v) for v in self._value(service, d.volumes, ctx)]
+        binds += [self._volume_spec(v) for v in self._value(service, d.volumes, ctx) if v]  # "": a conditional one
         health = None
         if d.healthcheck:
             h = d.healthcheck
@@ -205,10 +205,13 @@ class Renderer:
 
     def _volumes(self, service: ServiceDef) -> tuple[str, ...]:
         names = set()
+        ctx = self._service_context(service)
         for d in service.containers.values():
-            for text in d.volumes:
+            if not self._in_release(d.releases):
+                continue
+            for text in self._value(service, d.volumes, ctx):
                 source = text.partition(":")[0]
-                if not source.startswith("/") and "{" not in source:
+                if text and not source.startswith("/"):
                     names.add(volume_name(self.deployment, source))
         return tuple(sorted(names))
 

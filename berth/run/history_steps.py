@@ -126,6 +126,10 @@ def backup(ex: Executor, change: StepChange, progress: Progress, done: list[str]
     found = pending(entries, service)
     if found is not None:
         done.append(f"finishing the interrupted upgrade of entry {found.id}")
+        note = str(change.payload.get("note", "")) or found.note  # not the failure an earlier attempt noted
+        if note != found.note:
+            found = dataclasses.replace(found, note=note)
+            ex.history.update(found)
         ex.entries[service] = found
         return
     if current(entries, service) is None:
