@@ -140,9 +140,24 @@ def _release_upgrade(app: AppContext, release: str, tag: str | None, limit: str 
         for line in found:
             app.echo(f"  {line}")
     release_change.finished(config)
-    _final_deploy(app, client, release_change.settled(config))
+    settled = release_change.settled(config)
+    _final_deploy(app, client, settled)
+    _switch_backend(app, client, release_change.settled(release_change.with_release(app.config, source)), settled)
     emit(app, snap.plan.to_dict(), {"entries": [e.summary() for e in entries], "done": done})
     app.echo(f"upgraded {', '.join(e.service for e in entries) or 'nothing'} to OpenStack {release}")
+
+
+def _switch_backend(app: AppContext, client: Any, source: Any, target: Any) -> None:
+    """Neutron's backend differs between the releases: rebuild the agents' namespaces, rebind and restart the
+    servers (berth.lifecycle.backend_switch)."""
+    from berth.lifecycle import backend_switch
+
+    if not backend_switch.switches(source, target):
+        return
+    app.echo("switching Neutron's backend: namespaces rebuilt, ports bound again, servers rebooted")
+    done = backend_switch.rewire(source, target, client, progress_printer(app))
+    app.echo(f"  removed {len(done.removed)} device(s)/namespace(s) of the previous backend, bound {done.rebound} "
+             f"port(s) again, rebooted {len(done.rebooted)} server(s)")
 
 
 def _final_deploy(app: AppContext, client: Any, config: Any) -> None:
@@ -278,6 +293,9 @@ def _release_rollback(app: AppContext, release: str, restore_database: bool, lim
             for table, (now, after) in sorted(tables.items()):
                 app.echo(f"  lost in {db}.{table}: {now - after} row(s) ({now} -> {after})")
     release_change.rolled_back(config, release)
+    _switch_backend(app, client, release_change.settled(release_change.with_release(app.config,
+                                                                                    app.config.running_release or "")),
+                    config)
     emit(app, [hp.plan.to_dict() for hp in plans], [r.to_dict() for r in results])
     app.echo(f"rolled back {len(plans)} service(s) to OpenStack {release}")
 

@@ -1,0 +1,56 @@
+"""Which release a deployment runs and what it decides: pure functions, no engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from berth.config.release import (
+    effective_updates,
+    record_release,
+    recorded_release,
+    release_mismatch,
+    suite_of,
+    unsupported_services,
+)
+from berth.errors import ConfigError
+
+
+def test_a_release_decides_suite_and_tag() -> None:
+    assert effective_updates(None, None, None, None) == {"openstack_release": "epoxy", "image_tag": "epoxy",
+                                                         "base_distro_release": "trixie"}
+    assert effective_updates(None, None, None, "zed")["base_distro_release"] == "bookworm"
+    assert effective_updates("epoxy", None, None, "zed")["openstack_release"] == "epoxy"  # explicit wins
+    assert effective_updates("zed", "zed-2", None, None)["image_tag"] == "zed-2"
+
+
+def test_a_suite_that_does_not_carry_the_release_is_refused() -> None:
+    with pytest.raises(ConfigError, match="does not carry OpenStack epoxy"):
+        effective_updates("epoxy", None, "bookworm", None)
+    with pytest.raises(ConfigError, match="unknown OpenStack release"):
+        suite_of("havana")
+
+
+def test_the_recorded_release_and_the_legacy_default(tmp_path: Path) -> None:
+    assert recorded_release(tmp_path) is None  # never deployed
+    (tmp_path / "history.json").write_text("[]")
+    assert recorded_release(tmp_path) == "zed"  # deployed before releases were recorded: only zed existed
+    record_release(tmp_path, "epoxy")
+    assert recorded_release(tmp_path) == "epoxy"
+
+
+def test_deploying_another_release_over_a_running_cloud_names_the_command() -> None:
+    assert release_mismatch("epoxy", None, True) is None
+    assert release_mismatch("epoxy", "zed", False) is None  # implicit: the running release is used instead
+    up = release_mismatch("epoxy", "zed", True)
+    assert up is not None and "`berth upgrade --release epoxy`" in up and "openstack_release: zed" in up
+    down = release_mismatch("zed", "epoxy", True)
+    assert down is not None and "`berth rollback --release zed --restore-database`" in down
+
+
+def test_every_service_folder_deploys_both_releases() -> None:
+    from berth.state.model import deployable_services
+
+    assert unsupported_services("epoxy", deployable_services()) == []
+    assert unsupported_services("zed", deployable_services()) == []
