@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Self
 
 import requests
 
@@ -63,12 +63,12 @@ class Prober:
             self.gaps[service] = max(self.gaps[service], now - last_ok)
             time.sleep(0.25)
 
-    def __enter__(self) -> Prober:
+    def __enter__(self) -> Self:
         for thread in self.threads:
             thread.start()
         return self
 
-    def __exit__(self, *_: Any) -> None:
+    def __exit__(self, *_: object) -> None:
         self.stop.set()
         for thread in self.threads:
             thread.join()
