@@ -156,7 +156,10 @@ class Renderer:
     def _container(self, service: ServiceDef, key: str, d: ContainerDef) -> DesiredContainer:
         ctx = self._service_context(service, container=key)
         files = self._files(service, key, d.config, ctx)
-        files["config.json"] = _config_json(service.name, d, self._value(service, d.command, ctx))
+        # privsep_preload entries are templates too (a package of one release only); "" drops an entry
+        preload = [p for p in self._value(service, d.privsep_preload, ctx) if p]
+        files["config.json"] = _config_json(service.name, d.model_copy(update={"privsep_preload": preload}),
+                                            self._value(service, d.command, ctx))
         ref = image_ref(self.config, d.image, self.pins.get(service.name))
         ready = d.healthcheck.ready_log if d.healthcheck else None
         return DesiredContainer(
@@ -172,7 +175,7 @@ class Renderer:
         g = self.config.globals
         config_dir = str(self.config.deployment_dir / "config" / key)
         binds = [f"{config_dir}:{CONFIG_MOUNT}:ro", f"{g.log_dir}/{service.name}:{LOG_MOUNT}/{service.name}"]
-        binds += [self._volume_spec(v) for v in self._value(service, d.volumes, ctx)]
+        binds += [self._volume_spec(v) for v in self._value(service, d.volumes, ctx) if v]  # "": conditional
         health = None
         if d.healthcheck:
             h = d.healthcheck
@@ -204,8 +207,12 @@ class Renderer:
         return f"{source}:{rest}"
 
     def _volumes(self, service: ServiceDef) -> tuple[str, ...]:
+        """The named volumes the service's containers of this release declare (templated ones belong to another
+        service that declares them literally, e.g. neutron's openvswitch_run that nova_compute mounts on epoxy)."""
         names = set()
         for d in service.containers.values():
+            if not self._in_release(d.releases):
+                continue
             for text in d.volumes:
                 source = text.partition(":")[0]
                 if not source.startswith("/") and "{" not in source:

@@ -67,14 +67,15 @@ def find(config: Config, service: ServiceDef, net: HostNet | None = None) -> lis
         net = host_net()
     present_links, present_ns = net.links, net.namespaces
     out = []
-    names = {_render(config, n) for n in td.links}
-    prefixes = tuple(_render(config, p) for p in td.link_prefixes)
+    # an entry that renders to "" is dropped: e.g. `"{{ 'qbr' if openstack_release == 'epoxy' else '' }}"`
+    names = {n for n in (_render(config, x) for x in td.links) if n}
+    prefixes = tuple(p for p in (_render(config, x) for x in td.link_prefixes) if p)
     out += [HostObject("link", n, service.name) for n in present_links
             if n in names or (prefixes and n.startswith(prefixes))]
-    ns_prefixes = tuple(_render(config, p) for p in td.netns_prefixes)
+    ns_prefixes = tuple(p for p in (_render(config, x) for x in td.netns_prefixes) if p)
     out += [HostObject("netns", n, service.name) for n in present_ns if ns_prefixes and n.startswith(ns_prefixes)]
     out += [HostObject("iptables", r, service.name) for r in (_render(config, x) for x in td.iptables)
-            if net.has_rule(r)]
+            if r and net.has_rule(r)]
     return out
 
 
