@@ -6,10 +6,12 @@ without knowing service names. Uses iproute2 and iptables on the host (berth run
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import jinja2
@@ -50,6 +52,17 @@ def namespaces() -> list[str]:
     return [line.split()[0] for line in _run(["ip", "netns", "list"]).stdout.splitlines() if line.strip()]
 
 
+def namespace_containers(name: str) -> set[str]:
+    """Ids of the containers whose processes run in network namespace `name` (read from their cgroups)."""
+    ids: set[str] = set()
+    for pid in _run(["ip", "netns", "pids", name]).stdout.split():
+        try:
+            ids.update(re.findall(r"[0-9a-f]{64}", Path(f"/proc/{pid}/cgroup").read_text()))
+        except OSError:
+            continue  # the process ended meanwhile
+    return ids
+
+
 def rule_present(spec: str) -> bool:
     return bool(shutil.which("iptables")) and _run(["iptables", "-C", *shlex.split(spec)]).returncode == 0
 
@@ -73,7 +86,8 @@ def find(config: Config, service: ServiceDef, net: HostNet | None = None) -> lis
     out += [HostObject("link", n, service.name) for n in present_links
             if n in names or (prefixes and n.startswith(prefixes))]
     ns_prefixes = tuple(p for p in (_render(config, x) for x in td.netns_prefixes) if p)
-    out += [HostObject("netns", n, service.name) for n in present_ns if ns_prefixes and n.startswith(ns_prefixes)]
+    out += [HostObject("netns", n, service.name) for n in present_ns
+            if ns_prefixes and n.startswith(ns_prefixes) and n not in net.in_use_elsewhere]
     out += [HostObject("iptables", r, service.name) for r in (_render(config, x) for x in td.iptables)
             if r and net.has_rule(r)]
     return out

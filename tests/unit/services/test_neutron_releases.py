@@ -12,8 +12,8 @@ import pytest
 from berth.config.loader import load_config
 from berth.lifecycle import teardown
 from berth.lifecycle.render import render_desired
-from berth.state.facts import HostNet
 from berth.state.desired import DesiredState
+from berth.state.facts import HostNet
 from berth.state.model import load_service
 
 OVS = {"openvswitch_db", "openvswitch_vswitchd", "neutron_openvswitch_agent"}
@@ -130,9 +130,17 @@ def test_destroy_removes_the_ovs_bridges_and_hybrid_devices_on_epoxy_only(dirs: 
     service = load_service("neutron")
     found = {r: {(o.kind, o.name) for o in teardown.find(load_config(d), service, HOST)} for r, d in dirs.items()}
     ovs = {("link", n) for n in ("br-int", "br-tun", "br-ex", "qbr1234", "qvo1234", "qvb1234")}
+    linuxbridge = {("link", "brq5678"), ("link", "vxlan-12")}
     assert ovs <= found["epoxy"] and not ovs & found["zed"]
+    assert linuxbridge <= found["zed"] and not linuxbridge & found["epoxy"]  # another (zed) cloud's bridges
     for release in ("epoxy", "zed"):
         assert {("link", "unit-ext0"), ("netns", "qrouter-1"), ("netns", "qdhcp-2")} <= found[release]
         # an entry rendering to "" matches nothing (not every link): docker's bridges and VM taps stay
         assert not {("link", "docker0"), ("link", "br-0f1e2d"), ("link", "tap1234"), ("netns", "other")} \
             & found[release]
+
+
+def test_destroy_keeps_namespaces_another_deployment_uses(dirs: dict[str, Path]) -> None:
+    net = HostNet(namespaces=("qrouter-1", "qdhcp-2"), in_use_elsewhere=("qdhcp-2",))
+    found = teardown.find(load_config(dirs["epoxy"]), load_service("neutron"), net)
+    assert [(o.kind, o.name) for o in found] == [("netns", "qrouter-1")]
