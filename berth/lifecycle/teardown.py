@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class HostObject:
-    kind: str  # link | netns | iptables
-    name: str  # interface / namespace name, or the rule spec
+    kind: str  # link | netns | iptables | chains
+    name: str  # interface / namespace name, the rule spec, or a prefix of legacy iptables chains
     service: str
 
 
@@ -63,6 +63,40 @@ def namespace_containers(name: str) -> set[str]:
     return ids
 
 
+def _legacy_tables() -> list[str]:
+    """The legacy iptables tables in use: listing one that is not would bring it into being."""
+    try:
+        return Path("/proc/net/ip_tables_names").read_text().split()
+    except OSError:
+        return []
+
+
+def legacy_chains() -> list[str]:
+    """User-defined chains of the legacy iptables tables (the neutron agents' backend; the engine's is separate)."""
+    if not shutil.which("iptables-legacy"):
+        return []
+    names: set[str] = set()
+    for table in _legacy_tables():
+        out = _run(["iptables-legacy", "-t", table, "-S"]).stdout
+        names.update(line.split()[1] for line in out.splitlines() if line.startswith("-N "))
+    return sorted(names)
+
+
+def _remove_chains(prefix: str) -> subprocess.CompletedProcess[str]:
+    """Every rule jumping to a chain named prefix*, then those chains (flushed first), in each legacy table."""
+    result = subprocess.CompletedProcess([], 0, "", "")
+    for table in _legacy_tables():
+        lines = [shlex.split(x) for x in _run(["iptables-legacy", "-t", table, "-S"]).stdout.splitlines()]
+        chains = [w[1] for w in lines if w[:1] == ["-N"] and w[1].startswith(prefix)]
+        jumps = [w[1:] for w in lines if w[:1] == ["-A"] and not w[1].startswith(prefix) and "-j" in w
+                 and w[w.index("-j") + 1].startswith(prefix)]
+        commands = [["-D", *j] for j in jumps] + [["-F", c] for c in chains] + [["-X", c] for c in chains]
+        for command in commands:
+            done = _run(["iptables-legacy", "-t", table, *command])
+            result = done if done.returncode else result
+    return result
+
+
 def rule_present(spec: str) -> bool:
     return bool(shutil.which("iptables")) and _run(["iptables", "-C", *shlex.split(spec)]).returncode == 0
 
@@ -90,6 +124,9 @@ def find(config: Config, service: ServiceDef, net: HostNet | None = None) -> lis
             if ns_prefixes and n.startswith(ns_prefixes) and n not in net.in_use_elsewhere]
     out += [HostObject("iptables", r, service.name) for r in (_render(config, x) for x in td.iptables)
             if r and net.has_rule(r)]
+    chain_prefixes = [p for p in (_render(config, x) for x in td.legacy_chains) if p]
+    out += [HostObject("chains", p, service.name) for p in chain_prefixes
+            if any(c.startswith(p) for c in net.legacy_chains)]
     return out
 
 
@@ -106,6 +143,8 @@ def remove(obj: HostObject) -> str:
         result = _run(["ip", "link", "del", obj.name])
     elif obj.kind == "netns":
         result = _run(["ip", "netns", "delete", obj.name])
+    elif obj.kind == "chains":
+        result = _remove_chains(obj.name)
     else:
         result = _run(["iptables", "-D", *shlex.split(obj.name)])
         while result.returncode == 0 and rule_present(obj.name):

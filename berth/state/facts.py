@@ -33,6 +33,7 @@ class HostNet:
     # namespaces in which a process of a container outside this deployment runs (another deployment's dnsmasq or
     # metadata proxy): never this deployment's to remove, whatever their prefix
     in_use_elsewhere: tuple[str, ...] = ()
+    legacy_chains: tuple[str, ...] = ()  # chain names of the legacy iptables tables (every table)
 
     def has_rule(self, spec: str) -> bool:
         """Whether the rule `CHAIN args...` (as service.yml writes it) is in the filter table."""
@@ -76,7 +77,7 @@ def host_net(ours: set[str] | None = None) -> HostNet:
 
     namespaces = tuple(teardown.namespaces())
     elsewhere = () if ours is None else tuple(n for n in namespaces if teardown.namespace_containers(n) - ours)
-    return HostNet(tuple(teardown.links()), namespaces, tuple(_rules()), elsewhere)
+    return HostNet(tuple(teardown.links()), namespaces, tuple(_rules()), elsewhere, tuple(teardown.legacy_chains()))
 
 
 def _rules() -> list[str]:

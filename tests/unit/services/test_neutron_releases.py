@@ -124,7 +124,8 @@ def test_zed_keeps_linuxbridge_everywhere(desired: dict[str, DesiredState]) -> N
 HOST = HostNet(links=("unit-ext0", "unit-ext0-p", "br-int", "br-tun", "br-ex", "qbr1234", "qvo1234", "qvb1234",
                       "brq5678", "vxlan-12", "docker0", "br-0f1e2d", "tap1234"),
                namespaces=("qrouter-1", "qdhcp-2", "other"),
-               rules=("-A DOCKER-USER -i brq+ -o brq+ -j ACCEPT", "-A DOCKER-USER -i qbr+ -o qbr+ -j ACCEPT"))
+               rules=("-A DOCKER-USER -i brq+ -o brq+ -j ACCEPT", "-A DOCKER-USER -i qbr+ -o qbr+ -j ACCEPT"),
+               legacy_chains=("neutron-filter-top", "neutron-linuxbri-FORWARD", "neutron-openvswi-FORWARD"))
 
 
 def test_destroy_removes_the_ovs_bridges_and_hybrid_devices_on_epoxy_only(dirs: dict[str, Path]) -> None:
@@ -132,7 +133,7 @@ def test_destroy_removes_the_ovs_bridges_and_hybrid_devices_on_epoxy_only(dirs: 
     found = {r: {(o.kind, o.name) for o in teardown.find(load_config(d), service, HOST)} for r, d in dirs.items()}
     ovs = {("link", n) for n in ("br-int", "br-tun", "br-ex", "qbr1234", "qvo1234", "qvb1234")}
     linuxbridge = {("link", "brq5678"), ("link", "vxlan-12"), ("iptables", "DOCKER-USER -i brq+ -o brq+ -j ACCEPT")}
-    ovs.add(("iptables", "DOCKER-USER -i qbr+ -o qbr+ -j ACCEPT"))
+    ovs |= {("iptables", "DOCKER-USER -i qbr+ -o qbr+ -j ACCEPT"), ("chains", "neutron-openvswi")}
     assert ovs <= found["epoxy"] and not ovs & found["zed"]
     assert linuxbridge <= found["zed"] and not linuxbridge & found["epoxy"]  # another (zed) cloud's bridges
     for release in ("epoxy", "zed"):
@@ -146,3 +147,30 @@ def test_destroy_keeps_namespaces_another_deployment_uses(dirs: dict[str, Path])
     net = HostNet(namespaces=("qrouter-1", "qdhcp-2"), in_use_elsewhere=("qdhcp-2",))
     found = teardown.find(load_config(dirs["epoxy"]), load_service("neutron"), net)
     assert [(o.kind, o.name) for o in found] == [("netns", "qrouter-1")]
+
+
+def test_removing_legacy_chains_drops_the_jumps_then_the_chains(monkeypatch: pytest.MonkeyPatch) -> None:
+    listing = """-P FORWARD ACCEPT
+-N neutron-filter-top
+-N neutron-openvswi-FORWARD
+-N neutron-openvswi-sg-chain
+-A FORWARD -j neutron-filter-top
+-A FORWARD -j neutron-openvswi-FORWARD
+-A neutron-filter-top -j neutron-openvswi-local
+-A neutron-openvswi-FORWARD -m physdev --physdev-out tap1 -m comment --comment "Direct traffic" -j neutron-openvswi-sg-chain
+"""
+    calls: list[list[str]] = []
+
+    def run(argv: list[str]) -> object:
+        calls.append(argv)
+        import subprocess
+        return subprocess.CompletedProcess(argv, 0, listing if argv[-1] == "-S" else "", "")
+
+    monkeypatch.setattr(teardown, "_run", run)
+    monkeypatch.setattr(teardown, "_legacy_tables", lambda: ["filter"])
+    assert teardown.remove(teardown.HostObject("chains", "neutron-openvswi", "neutron")).endswith("removed")
+    changes = [c[3:] for c in calls if c[-1] != "-S"]
+    assert changes == [["-D", "FORWARD", "-j", "neutron-openvswi-FORWARD"],
+                       ["-D", "neutron-filter-top", "-j", "neutron-openvswi-local"],
+                       ["-F", "neutron-openvswi-FORWARD"], ["-F", "neutron-openvswi-sg-chain"],
+                       ["-X", "neutron-openvswi-FORWARD"], ["-X", "neutron-openvswi-sg-chain"]]
