@@ -156,7 +156,10 @@ class Renderer:
     def _container(self, service: ServiceDef, key: str, d: ContainerDef) -> DesiredContainer:
         ctx = self._service_context(service, container=key)
         files = self._files(service, key, d.config, ctx)
-        files["config.json"] = _config_json(service.name, d, self._value(service, d.command, ctx))
+        # privsep_preload entries are templates too (a package of one release only); "" drops an entry
+        preload = [p for p in self._value(service, d.privsep_preload, ctx) if p]
+        files["config.json"] = _config_json(service.name, d.model_copy(update={"privsep_preload": preload}),
+                                            self._value(service, d.command, ctx))
         ref = image_ref(self.config, d.image, self.pins.get(service.name))
         ready = d.healthcheck.ready_log if d.healthcheck else None
         return DesiredContainer(
@@ -204,6 +207,8 @@ class Renderer:
         return f"{source}:{rest}"
 
     def _volumes(self, service: ServiceDef) -> tuple[str, ...]:
+        """The named volumes the service's containers of this release mount (conditional ones rendered: nova_compute's
+        state directory on epoxy; a volume two services mount, e.g. openvswitch_run, is listed by both)."""
         names = set()
         ctx = self._service_context(service)
         for d in service.containers.values():

@@ -6,10 +6,12 @@ without knowing service names. Uses iproute2 and iptables on the host (berth run
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import jinja2
@@ -23,8 +25,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class HostObject:
-    kind: str  # link | netns | iptables
-    name: str  # interface / namespace name, or the rule spec
+    kind: str  # link | netns | iptables | chains
+    name: str  # interface / namespace name, the rule spec, or a prefix of legacy iptables chains
     service: str
 
 
@@ -50,6 +52,51 @@ def namespaces() -> list[str]:
     return [line.split()[0] for line in _run(["ip", "netns", "list"]).stdout.splitlines() if line.strip()]
 
 
+def namespace_containers(name: str) -> set[str]:
+    """Ids of the containers whose processes run in network namespace `name` (read from their cgroups)."""
+    ids: set[str] = set()
+    for pid in _run(["ip", "netns", "pids", name]).stdout.split():
+        try:
+            ids.update(re.findall(r"[0-9a-f]{64}", Path(f"/proc/{pid}/cgroup").read_text()))
+        except OSError:
+            continue  # the process ended meanwhile
+    return ids
+
+
+def _legacy_tables() -> list[str]:
+    """The legacy iptables tables in use: listing one that is not would bring it into being."""
+    try:
+        return Path("/proc/net/ip_tables_names").read_text().split()
+    except OSError:
+        return []
+
+
+def legacy_chains() -> list[str]:
+    """User-defined chains of the legacy iptables tables (the neutron agents' backend; the engine's is separate)."""
+    if not shutil.which("iptables-legacy"):
+        return []
+    names: set[str] = set()
+    for table in _legacy_tables():
+        out = _run(["iptables-legacy", "-t", table, "-S"]).stdout
+        names.update(line.split()[1] for line in out.splitlines() if line.startswith("-N "))
+    return sorted(names)
+
+
+def _remove_chains(prefix: str) -> subprocess.CompletedProcess[str]:
+    """Every rule jumping to a chain named prefix*, then those chains (flushed first), in each legacy table."""
+    result = subprocess.CompletedProcess([], 0, "", "")
+    for table in _legacy_tables():
+        lines = [shlex.split(x) for x in _run(["iptables-legacy", "-t", table, "-S"]).stdout.splitlines()]
+        chains = [w[1] for w in lines if w[:1] == ["-N"] and w[1].startswith(prefix)]
+        jumps = [w[1:] for w in lines if w[:1] == ["-A"] and not w[1].startswith(prefix) and "-j" in w
+                 and w[w.index("-j") + 1].startswith(prefix)]
+        commands = [["-D", *j] for j in jumps] + [["-F", c] for c in chains] + [["-X", c] for c in chains]
+        for command in commands:
+            done = _run(["iptables-legacy", "-t", table, *command])
+            result = done if done.returncode else result
+    return result
+
+
 def rule_present(spec: str) -> bool:
     return bool(shutil.which("iptables")) and _run(["iptables", "-C", *shlex.split(spec)]).returncode == 0
 
@@ -67,14 +114,19 @@ def find(config: Config, service: ServiceDef, net: HostNet | None = None) -> lis
         net = host_net()
     present_links, present_ns = net.links, net.namespaces
     out = []
-    names = {_render(config, n) for n in td.links}
-    prefixes = tuple(_render(config, p) for p in td.link_prefixes)
+    # an entry that renders to "" is dropped: e.g. `"{{ 'qbr' if openstack_release == 'epoxy' else '' }}"`
+    names = {n for n in (_render(config, x) for x in td.links) if n}
+    prefixes = tuple(p for p in (_render(config, x) for x in td.link_prefixes) if p)
     out += [HostObject("link", n, service.name) for n in present_links
             if n in names or (prefixes and n.startswith(prefixes))]
-    ns_prefixes = tuple(_render(config, p) for p in td.netns_prefixes)
-    out += [HostObject("netns", n, service.name) for n in present_ns if ns_prefixes and n.startswith(ns_prefixes)]
+    ns_prefixes = tuple(p for p in (_render(config, x) for x in td.netns_prefixes) if p)
+    out += [HostObject("netns", n, service.name) for n in present_ns
+            if ns_prefixes and n.startswith(ns_prefixes) and n not in net.in_use_elsewhere]
     out += [HostObject("iptables", r, service.name) for r in (_render(config, x) for x in td.iptables)
-            if net.has_rule(r)]
+            if r and net.has_rule(r)]
+    chain_prefixes = [p for p in (_render(config, x) for x in td.legacy_chains) if p]
+    out += [HostObject("chains", p, service.name) for p in chain_prefixes
+            if any(c.startswith(p) for c in net.legacy_chains)]
     return out
 
 
@@ -91,6 +143,8 @@ def remove(obj: HostObject) -> str:
         result = _run(["ip", "link", "del", obj.name])
     elif obj.kind == "netns":
         result = _run(["ip", "netns", "delete", obj.name])
+    elif obj.kind == "chains":
+        result = _remove_chains(obj.name)
     else:
         result = _run(["iptables", "-D", *shlex.split(obj.name)])
         while result.returncode == 0 and rule_present(obj.name):

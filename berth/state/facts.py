@@ -30,6 +30,10 @@ class HostNet:
     links: tuple[str, ...] = ()
     namespaces: tuple[str, ...] = ()
     rules: tuple[str, ...] = ()  # `iptables -S` lines of the filter table ("-A CHAIN ...")
+    # namespaces in which a process of a container outside this deployment runs (another deployment's dnsmasq or
+    # metadata proxy): never this deployment's to remove, whatever their prefix
+    in_use_elsewhere: tuple[str, ...] = ()
+    legacy_chains: tuple[str, ...] = ()  # chain names of the legacy iptables tables (every table)
 
     def has_rule(self, spec: str) -> bool:
         """Whether the rule `CHAIN args...` (as service.yml writes it) is in the filter table."""
@@ -59,15 +63,21 @@ def observe_facts(engine: Engine, deployment: str, deployment_dir: Path) -> Host
     actual = observe(engine, deployment, deployment_dir)
     networks = {n.name: n.id for n in engine.networks({labels.DEPLOYMENT: deployment})}
     return HostFacts(actual=actual, history=tuple(History(deployment_dir).entries()),
-                     image_ids=frozenset(i.id for i in engine.images()), networks=networks, net=host_net(),
+                     image_ids=frozenset(i.id for i in engine.images()), networks=networks,
+                     net=host_net({c.id for c in engine.containers({labels.DEPLOYMENT: deployment})}),
                      state_dir=deployment_dir.is_dir())
 
 
-def host_net() -> HostNet:
-    """Interfaces, network namespaces and filter rules of this host (empty where the tool is missing)."""
+def host_net(ours: set[str] | None = None) -> HostNet:
+    """Interfaces, network namespaces and filter rules of this host (empty where the tool is missing).
+
+    `ours`: ids of the deployment's containers; a namespace with a process of any other container is then
+    `in_use_elsewhere` (None: not judged, e.g. `cleanup host` of services that no longer run)."""
     from berth.lifecycle import teardown
 
-    return HostNet(tuple(teardown.links()), tuple(teardown.namespaces()), tuple(_rules()))
+    namespaces = tuple(teardown.namespaces())
+    elsewhere = () if ours is None else tuple(n for n in namespaces if teardown.namespace_containers(n) - ours)
+    return HostNet(tuple(teardown.links()), namespaces, tuple(_rules()), elsewhere, tuple(teardown.legacy_chains()))
 
 
 def _rules() -> list[str]:

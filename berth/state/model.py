@@ -189,6 +189,9 @@ class Teardown(_Strict):
     link_prefixes: list[str] = Field(default_factory=list)  # e.g. brq, vxlan-
     netns_prefixes: list[str] = Field(default_factory=list)  # e.g. qrouter-, qdhcp-
     iptables: list[str] = Field(default_factory=list)  # rule specs as given to -A, e.g. "DOCKER-USER -i brq+ -j ACCEPT"
+    # name prefixes of chains in the host's *legacy* iptables tables (the neutron agents' backend), e.g.
+    # neutron-openvswi: the chains are flushed and deleted, and every rule jumping to one of them goes
+    legacy_chains: list[str] = Field(default_factory=list)
 
 
 class Port(_Strict):

@@ -18,9 +18,15 @@ from typing import Any
 
 import yaml
 
+from berth.config.globals import GlobalsBase
 from tests.sandbox import BERTH
 
 REPO = Path(__file__).resolve().parents[2]
+# What the default release runs as Neutron's L2 agent: ML2/OVS on epoxy (neutron 26 has no linuxbridge)
+RELEASE = str(GlobalsBase.model_fields["openstack_release"].default)
+L2_AGENT_TYPE = {"epoxy": "Open vSwitch agent", "zed": "Linux bridge agent"}[RELEASE]
+L2_AGENT_CONTAINERS = {"epoxy": {"neutron_openvswitch_agent", "openvswitch_db", "openvswitch_vswitchd"},
+                       "zed": {"neutron_linuxbridge_agent"}}[RELEASE]
 VENV_BIN = Path(sys.prefix) / "bin"
 
 

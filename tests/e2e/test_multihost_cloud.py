@@ -32,6 +32,7 @@ from berth.engine import connect
 from berth.images import registry
 from berth.remote.lab import load_lab
 from berth.remote.labplan import Lab, LabHost
+from tests.e2e.cloud_env import L2_AGENT_CONTAINERS, L2_AGENT_TYPE
 from tests.labs import docker_on, kill_engine, processes_of, running_on, traces
 from tests.sandbox import BERTH, wait_for
 
@@ -44,9 +45,8 @@ PORT = 4020
 REGISTRY = f"berth_registry_{NAME}"
 CONTROL = {"mariadb", "rabbitmq", "memcached", "keystone", "glance_api", "placement_api", "nova_api",
            "nova_scheduler", "nova_conductor", "nova_novncproxy", "neutron_server", "neutron_dhcp_agent",
-           "neutron_l3_agent", "neutron_metadata_agent", "neutron_linuxbridge_agent", "heat_api", "heat_engine",
-           "horizon"}
-COMPUTE = {"nova_compute", "nova_libvirt", "nova_ssh", "neutron_linuxbridge_agent", "neutron_host_setup"}
+           "neutron_l3_agent", "neutron_metadata_agent", "heat_api", "heat_engine", "horizon"} | L2_AGENT_CONTAINERS
+COMPUTE = {"nova_compute", "nova_libvirt", "nova_ssh", "neutron_host_setup"} | L2_AGENT_CONTAINERS
 
 
 class Cloud:
@@ -234,8 +234,8 @@ def test_the_cloud_sees_both_computes_and_every_agent(cloud: Cloud) -> None:
     def agents() -> list[dict[str, Any]] | None:
         found = cloud.openstack("network", "agent", "list")
         alive = {(a["Host"], a["Agent Type"]) for a in found if a["Alive"] in (True, ":-)")}
-        wanted = {("e2e1", t) for t in ("Linux bridge agent", "DHCP agent", "L3 agent", "Metadata agent")}
-        wanted |= {(h, "Linux bridge agent") for h in ("e2e2", "e2e3")}
+        wanted = {("e2e1", t) for t in (L2_AGENT_TYPE, "DHCP agent", "L3 agent", "Metadata agent")}
+        wanted |= {(h, L2_AGENT_TYPE) for h in ("e2e2", "e2e3")}
         return found if wanted <= alive else None
 
     wait_for("every network agent alive on its host", 120, agents)
@@ -443,7 +443,7 @@ def test_an_engine_killed_mid_deploy_fails_that_host_and_the_next_run_finishes(c
 
     assert main(["lab", "up", "--hosts", "4", "--name", NAME, "--cidr", CIDR, "--registry-port", str(PORT)]) == 0
     wait_for("e2e3's engine restarting its containers", 120,
-             lambda: {"nova_libvirt", "neutron_linuxbridge_agent"} <= containers_on(victim), 2.0)
+             lambda: {"nova_libvirt"} | L2_AGENT_CONTAINERS <= containers_on(victim), 2.0)
     code, data, elapsed, stderr = cloud.deploy("--limit", "e2e2,e2e3")
     print(f"the next deploy after e2e3 came back: {elapsed:.1f}s; timings {data['timings']}")
     assert code == 0, json.dumps(data["hosts"], indent=1)[-3000:] + stderr[-2000:]

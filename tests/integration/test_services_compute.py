@@ -18,6 +18,7 @@ import docker
 import pytest
 import yaml
 
+from berth.config.globals import GlobalsBase
 from berth.guest.qemu import MARKER
 from tests import sandbox
 from tests.sandbox import wait_for
@@ -30,6 +31,9 @@ EXT_IF = "berthcit-ext0"
 VNI_RANGE = "7001:7100"
 EPMD_PORT = 4387  # its own Erlang ports: an all-in-one cloud left running holds 4369/25672
 SERVICES = ["mariadb", "rabbitmq", "memcached", "keystone", "glance", "placement", "nova", "neutron"]
+# the L2 agent of the release it deploys (the default): ML2/OVS on epoxy, linuxbridge on zed
+L2_AGENT = {"epoxy": "Open vSwitch agent", "zed": "Linux bridge agent"}[
+    str(GlobalsBase.model_fields["openstack_release"].default)]
 
 
 def berth(config_dir: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
@@ -119,6 +123,9 @@ def _teardown(client: docker.DockerClient, config_dir: Path, info: dict[str, Any
         time.sleep(5)  # the agents remove their namespaces and bridges
     except Exception as exc:  # noqa: BLE001 - clean up the host whatever state the cloud is in
         print(f"cloud cleanup incomplete: {exc}")
+    # berth's own teardown: on epoxy also the OVS bridges, qbr/qvo/qvb devices and the agent's legacy chains
+    subprocess.run([*sandbox.BERTH, "--config-dir", str(config_dir), "destroy", "--yes-i-really-really-mean-it"],
+                   capture_output=True, text=True, timeout=600, check=False)
     remove_deployment(client)
     remove_host_leftovers(info["networks"], info["routers"])
 
@@ -137,7 +144,7 @@ def test_compute_services_are_up(cloud: Any, deployment: dict[str, Any]) -> None
 
 
 def test_network_agents_are_alive(cloud: Any) -> None:
-    wanted = {"Linux bridge agent", "DHCP agent", "L3 agent", "Metadata agent"}
+    wanted = {L2_AGENT, "DHCP agent", "L3 agent", "Metadata agent"}
 
     def alive() -> list[Any] | None:
         agents = list(cloud.network.agents())

@@ -20,9 +20,10 @@ from berth.remote import targets
 CONTROLS = [f"ctl{i:02d}" for i in range(1, 4)]
 NETWORKS = [f"net{i:02d}" for i in range(1, 3)]
 COMPUTES = [f"cmp{i:03d}" for i in range(1, 41)]
-COMPUTE_CONTAINERS = {"nova_compute", "nova_libvirt", "nova_ssh", "neutron_linuxbridge_agent", "neutron_host_setup"}
-NETWORK_CONTAINERS = {"neutron_dhcp_agent", "neutron_l3_agent", "neutron_metadata_agent",
-                      "neutron_linuxbridge_agent", "neutron_host_setup"}
+# epoxy (the default release): ML2/OVS, Open vSwitch beside the L2 agent on every host that plugs ports
+L2 = {"neutron_openvswitch_agent", "openvswitch_db", "openvswitch_vswitchd", "neutron_host_setup"}
+COMPUTE_CONTAINERS = {"nova_compute", "nova_libvirt", "nova_ssh"} | L2
+NETWORK_CONTAINERS = {"neutron_dhcp_agent", "neutron_l3_agent", "neutron_metadata_agent"} | L2
 
 
 def address(host: str) -> str:
@@ -65,14 +66,14 @@ def test_every_host_gets_exactly_the_containers_of_its_groups(plans: dict[str, H
     assert all(keys(plans[h]) == NETWORK_CONTAINERS for h in NETWORKS)
     for host in CONTROLS:
         assert {"mariadb", "keystone", "nova_api", "neutron_server", "horizon"} <= keys(plans[host])
-        assert not {"nova_compute", "neutron_l3_agent", "neutron_linuxbridge_agent"} & keys(plans[host])
+        assert not {"nova_compute", "neutron_l3_agent", "neutron_openvswitch_agent"} & keys(plans[host])
 
 
 def test_each_host_binds_its_own_address(plans: dict[str, HostPlan]) -> None:
     for host in ("cmp001", "cmp040", "net02"):
-        agent = plans[host].desired.container("neutron_linuxbridge_agent")
+        agent = plans[host].desired.container("neutron_openvswitch_agent")
         assert agent is not None
-        assert f"local_ip = {address(host)}\n" in agent.files["linuxbridge_agent.ini"]
+        assert f"local_ip = {address(host)}\n" in agent.files["openvswitch_agent.ini"]
     nova = plans["cmp017"].desired.container("nova_compute")
     assert nova is not None
     text = nova.files["nova.conf"]

@@ -105,7 +105,7 @@ def test_privsep_preload_reaches_the_agents_config_json_but_not_their_steps(tmp_
     desired = render(tmp_path, images={})
     preload = {c.key: json.loads(c.files["config.json"]).get("privsep_preload") for c in desired.containers}
     assert preload["neutron_l3_agent"] == ["neutron.privileged"]
-    assert preload["nova_compute"] == ["nova.privsep", "vif_plug_linux_bridge"]
+    assert preload["nova_compute"] == ["nova.privsep", "vif_plug_ovs"]  # epoxy: os-vif's ovs plugin
     assert preload["keystone"] is None
     for step in desired.steps:
         if step.container is not None:

@@ -93,17 +93,18 @@ def test_all_in_one_keeps_every_step(aio: DesiredState) -> None:
 def test_computes_run_their_agents_with_their_own_address(hosts: dict[str, DesiredState]) -> None:
     for compute in COMPUTES:
         state = hosts[compute]
-        assert {c.key for c in state.containers} == {"nova_libvirt", "nova_compute", "nova_ssh",
-                                                     "neutron_linuxbridge_agent", "neutron_host_setup"}
+        assert {c.key for c in state.containers} == {"nova_libvirt", "nova_compute", "nova_ssh", "neutron_host_setup",
+                                                     "neutron_openvswitch_agent", "openvswitch_db",
+                                                     "openvswitch_vswitchd"}
         nova = parse("nova.conf", dict(state.container("nova_compute").files)["nova.conf"])  # type: ignore[union-attr]
         assert isinstance(nova, configparser.ConfigParser)
         assert nova["DEFAULT"]["host"] == compute and nova["DEFAULT"]["my_ip"] == ADDRESSES[compute]
         assert nova["vnc"]["server_proxyclient_address"] == ADDRESSES[compute]
         assert nova["vnc"]["novncproxy_base_url"] == f"http://{CONTROL}:6080/vnc_auto.html"
-        agent = state.container("neutron_linuxbridge_agent")
+        agent = state.container("neutron_openvswitch_agent")
         assert agent is not None
-        vxlan = parse("linuxbridge_agent.ini", agent.files["linuxbridge_agent.ini"])
-        assert isinstance(vxlan, configparser.ConfigParser) and vxlan["vxlan"]["local_ip"] == ADDRESSES[compute]
+        ovs = parse("openvswitch_agent.ini", agent.files["openvswitch_agent.ini"])
+        assert isinstance(ovs, configparser.ConfigParser) and ovs["ovs"]["local_ip"] == ADDRESSES[compute]
 
 
 def test_clients_name_the_controller(hosts: dict[str, DesiredState]) -> None:
@@ -148,8 +149,8 @@ def test_discover_hosts_waits_only_for_computes_deployed_with_it(hosts: dict[str
 
 
 def test_the_l2_agent_runs_on_network_hosts_and_computes(hosts: dict[str, DesiredState]) -> None:
-    assert hosts[CONTROLLER].container("neutron_linuxbridge_agent") is not None
-    assert all(hosts[c].container("neutron_linuxbridge_agent") is not None for c in COMPUTES)
+    assert hosts[CONTROLLER].container("neutron_openvswitch_agent") is not None
+    assert all(hosts[c].container("neutron_openvswitch_agent") is not None for c in COMPUTES)
 
 
 def test_shared_pieces_are_rendered_once_for_all(aio: DesiredState) -> None:
