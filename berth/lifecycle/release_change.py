@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from berth.config.loader import Config
 from berth.config.release import UPGRADES, effective_updates, record_release
+from berth.engine.base import Engine
 from berth.errors import ConfigError, NotFoundError
 from berth.lifecycle import hostops, rollback
 from berth.lifecycle.render import enabled_services
@@ -43,6 +44,23 @@ def check_upgrade(config: Config, target: str) -> str:
     if (running, target) not in UPGRADES:
         raise ConfigError(f"berth cannot upgrade OpenStack {running} to {target}", f"supported: {pairs}")
     return running
+
+
+def prechecks(config: Config, facts: HostFacts, engine: Engine | None) -> None:
+    """Before a release change touches anything: free disk for the new images and the dumps, and every container
+    of the deployment running and not unhealthy (an upgrade must not start from a broken cloud)."""
+    from berth.errors import PrecheckError
+    from berth.lifecycle.prechecks import resource_checks
+
+    problems = [f"{c.name}: {c.message} ({c.fix})" for c in resource_checks(engine, str(config.deployment_dir))
+                if not c.ok and not c.name == "memory"]
+    for have in facts.actual.containers:
+        if have.role == "service" and not have.aside and (not have.running or have.health == "unhealthy"):
+            problems.append(f"container {have.name}: {have.state}{', ' + have.health if have.health else ''}")
+    if problems:
+        raise PrecheckError(f"{len(problems)} precheck(s) failed before the release change; nothing was changed",
+                            "fix them (`berth deploy` starts stopped containers, `berth logs SERVICE` shows why one "
+                            "is unhealthy), then run it again", details=problems)
 
 
 def release_services(config: Config) -> list[str]:

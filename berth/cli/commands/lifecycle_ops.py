@@ -129,6 +129,8 @@ def _release_upgrade(app: AppContext, release: str, tag: str | None, limit: str 
     refuse_local(limit, serial)
     client = connect()
     facts = observe_facts(client, config.globals.deployment_name, config.deployment_dir)
+    if not plan_only:
+        release_change.prechecks(config, facts, client)
     snap = release_change.upgrade_host(config, source, "localhost", facts, build)
     lines = [f"upgrade OpenStack {source} -> {release} (image tag {config.globals.image_tag}):"]
     lines += upgrade.plan_lines(snap.plan)[1:]
