@@ -53,7 +53,7 @@ def prechecks(config: Config, facts: HostFacts, engine: Engine | None) -> None:
     from berth.lifecycle.prechecks import resource_checks
 
     problems = [f"{c.name}: {c.message} ({c.fix})" for c in resource_checks(engine, str(config.deployment_dir))
-                if not c.ok and not c.name == "memory"]
+                if not c.ok and c.name != "memory"]
     for have in facts.actual.containers:
         if have.role == "service" and not have.aside and (not have.running or have.health == "unhealthy"):
             problems.append(f"container {have.name}: {have.state}{', ' + have.health if have.health else ''}")
