@@ -21,6 +21,7 @@ from berth.services.registry import enable_key, service_names
 
 # The CLI of the interpreter running the tests: never a virtualenv path of one machine.
 BERTH = [sys.executable, "-m", "berth"]
+TAG = "epoxy"  # the image tag of the default release (a config without openstack_release/image_tag)
 
 
 def write_config(root: Path, *, deployment: str, address: str, epmd_port: int, services: tuple[str, ...],

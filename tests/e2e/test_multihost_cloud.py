@@ -34,7 +34,7 @@ from berth.remote.lab import load_lab
 from berth.remote.labplan import Lab, LabHost
 from tests.e2e.cloud_env import L2_AGENT_CONTAINERS, L2_AGENT_TYPE
 from tests.labs import docker_on, kill_engine, processes_of, running_on, traces
-from tests.sandbox import BERTH, wait_for
+from tests.sandbox import BERTH, TAG, wait_for
 
 pytest.importorskip("ansible_runner")
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
@@ -182,7 +182,7 @@ def push_images(env: Cloud, engine: Any) -> None:
     """Every image, tagged for the lab registry (cached builds: only tags), pushed once; each host pulls."""
     assert main(["--quiet", "--config-dir", str(env.config), "build", "--logs-dir", str(env.root / "logs"), "all",
                  "registry"]) == 0
-    registry.start(engine, f"{env.lab.registry}/berth/registry:zed", PORT, REGISTRY, volume=REGISTRY,
+    registry.start(engine, f"{env.lab.registry}/berth/registry:{TAG}", PORT, REGISTRY, volume=REGISTRY,
                    extra_address=str(env.lab.machine_address))
     registry.wait_ready(PORT)
     pushed = time.monotonic()

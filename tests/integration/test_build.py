@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from berth.cli.main import main
-from tests.sandbox import sdk_client
+from tests.sandbox import TAG, sdk_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -57,11 +57,11 @@ def test_build_then_cached(built_memcached: tuple[Path, Path], capsys: pytest.Ca
     code, first = build(config, logs, "memcached", "--force", capsys=capsys)
     assert code == 0, first
     assert first["memcached"]["status"] == "built"
-    assert "Successfully tagged berthtest/memcached:zed" in (logs / "memcached.log").read_text()
+    assert f"Successfully tagged berthtest/memcached:{TAG}" in (logs / "memcached.log").read_text()
     code, second = build(config, logs, "memcached", capsys=capsys)
     assert code == 0
     assert {v["status"] for v in second.values()} == {"cached"}
-    labels = sdk_client().images.get(f"{NAMESPACE}/memcached:zed").labels
+    labels = sdk_client().images.get(f"{NAMESPACE}/memcached:{TAG}").labels
     assert labels["berth.image.name"] == "memcached" and len(labels["berth.image.hash"]) == 64
     assert labels["berth.image.base-source"]
 
@@ -84,7 +84,7 @@ def test_entrypoint_places_files_and_runs_the_command(built_memcached: tuple[Pat
         ],
         "directories": [{"path": "/var/log/x", "owner": "memcache:memcache", "mode": "0750"}],
     }))
-    code, output = run_with_config(f"{NAMESPACE}/memcached:zed", config_dir)
+    code, output = run_with_config(f"{NAMESPACE}/memcached:{TAG}", config_dir)
     assert code == 0, output
     lines = output.splitlines()
     assert lines[0] == "memcache"
@@ -98,11 +98,11 @@ def test_entrypoint_places_files_and_runs_the_command(built_memcached: tuple[Pat
 def test_arguments_override_the_command_and_bad_config_exits_64(built_memcached: tuple[Path, Path],
                                                                 tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"command": ["false"], "user": "memcache"}))
-    code, output = run_with_config(f"{NAMESPACE}/memcached:zed", tmp_path, "sh", "-c", "id -u")
+    code, output = run_with_config(f"{NAMESPACE}/memcached:{TAG}", tmp_path, "sh", "-c", "id -u")
     assert (code, output.strip()) == (0, "432")
     (tmp_path / "config.json").write_text(json.dumps({"command": "true", "files": [{"source": "x", "dest": "/x",
                                                                                     "mode": "rw"}]}))
-    code, output = run_with_config(f"{NAMESPACE}/memcached:zed", tmp_path)
+    code, output = run_with_config(f"{NAMESPACE}/memcached:{TAG}", tmp_path)
     assert code == 64
     assert "files[0].mode" in output
 

@@ -13,6 +13,7 @@ from berth.engine import labels
 from berth.engine.base import ExecResult
 from berth.engine.docker_engine import connect
 from berth.errors import EngineNotFound
+from tests.sandbox import TAG
 
 pytestmark = pytest.mark.integration
 
@@ -61,11 +62,11 @@ def test_engine_lifecycle_of_a_container_in_berth_values():
     engine = connect()
     name = f"berthtest-engine-{uuid.uuid4().hex[:8]}"
     image = _tiny_image(engine, "berthtest/labels")
-    created = engine.create_container(name, {"image": "berth/base:zed", "entrypoint": ["sh", "-c"],
+    created = engine.create_container(name, {"image": f"berth/base:{TAG}", "entrypoint": ["sh", "-c"],
                                              "command": ["echo hello; exec sleep 300"], "network_mode": "none"},
-                                      {labels.MANAGED: "true"}) if engine.image("berth/base:zed") else None
+                                      {labels.MANAGED: "true"}) if engine.image(f"berth/base:{TAG}") else None
     if created is None:
-        pytest.skip(f"berth/base:zed is not built (only {image} is)")
+        pytest.skip(f"berth/base:{TAG} is not built (only {image} is)")
     try:
         engine.start(name)
         assert engine.exec(name, ["sh", "-c", "echo $X; exit 3"], {"X": "out"}) == ExecResult(3, "out\n")

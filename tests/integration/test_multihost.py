@@ -36,7 +36,7 @@ from berth.remote.lab import load_lab
 from berth.remote.labplan import Lab, LabHost
 from berth.services.registry import enable_key, service_names
 from tests.labs import running_on
-from tests.sandbox import BERTH, wait_for
+from tests.sandbox import BERTH, TAG, wait_for
 
 pytest.importorskip("ansible_runner")
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -87,7 +87,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     try:
         assert main(["--quiet", "--config-dir", str(config_dir), "build", "--logs-dir", str(root / "logs"),
                      *SERVICES, "registry"]) == 0
-        registry.start(engine, f"{lab.registry}/berth/registry:zed", PORT, REGISTRY, volume=REGISTRY,
+        registry.start(engine, f"{lab.registry}/berth/registry:{TAG}", PORT, REGISTRY, volume=REGISTRY,
                        extra_address=str(lab.machine_address))
         registry.wait_ready(PORT)
         started = time.monotonic()
@@ -100,7 +100,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         if engine.volume(REGISTRY) is not None:
             engine.remove_volume(REGISTRY, force=True)
         for image in IMAGES:  # the tags this test added to the machine's images (the images stay)
-            ref = f"{lab.registry}/berth/{image}:zed"
+            ref = f"{lab.registry}/berth/{image}:{TAG}"
             if engine.image(ref) is not None:
                 engine.remove_image(ref)
 
@@ -270,7 +270,7 @@ def retag(lab: Lab, tag: str) -> None:
     """The pushed images under a second tag in the lab's registry (pushed through loopback, like `berth push`)."""
     for image in SERVICES:
         local = f"127.0.0.1:{PORT}/berth/{image}:{tag}"
-        subprocess.run(["docker", "tag", f"{lab.registry}/berth/{image}:zed", local], check=True, timeout=60)
+        subprocess.run(["docker", "tag", f"{lab.registry}/berth/{image}:{TAG}", local], check=True, timeout=60)
         subprocess.run(["docker", "push", "-q", local], check=True, capture_output=True, timeout=300)
         subprocess.run(["docker", "rmi", local], check=True, capture_output=True, timeout=60)
 
@@ -304,7 +304,7 @@ def test_a_rollback_returns_each_host_to_its_own_previous_entry(env: dict[str, A
     assert code == 0, json.dumps(data["hosts"], indent=1)[-3000:] + stderr[-2000:]
     assert set(statuses(data).values()) == {"applied"}
     for host in lab.hosts:
-        assert image_of(host, f"{NAME}-memcached") == f"{lab.registry}/berth/memcached:zed"
+        assert image_of(host, f"{NAME}-memcached") == f"{lab.registry}/berth/memcached:{TAG}"
         assert image_of(host, f"{NAME}-mariadb") == f"{lab.registry}/berth/mariadb:zed2"
         assert history_on(host)[-1]["kind"] == "rollback"
 

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from berth.cli.main import main
-from tests.sandbox import sdk_client
+from tests.sandbox import TAG, sdk_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
-IMAGE = "berth/openstack-base:zed"
+IMAGE = f"berth/openstack-base:{TAG}"
 CAP_NET_ADMIN = 1 << 12
 CAP_SYS_ADMIN = 1 << 21
 

@@ -13,7 +13,7 @@ from berth.cli.main import main
 from berth.engine.docker_engine import connect
 from berth.images import registry
 from berth.images.bundle import export_bundle, import_bundle, read_manifest
-from tests.sandbox import sdk_client
+from tests.sandbox import TAG, sdk_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -35,7 +35,7 @@ def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def running_registry(config_dir: Path):  # type: ignore[no-untyped-def]
     client = connect()
     registry.stop(client, PORT, NAME)
-    state = registry.start(client, f"{NAMESPACE}/registry:zed", PORT, NAME, volume=NAME)
+    state = registry.start(client, f"{NAMESPACE}/registry:{TAG}", PORT, NAME, volume=NAME)
     yield state
     registry.stop(client, PORT, NAME)
     client.remove_volume(NAME, force=True)
@@ -57,8 +57,8 @@ def test_registry_runs_on_loopback_and_receives_pushes(running_registry: registr
     ports = sdk_client().containers.get(NAME).attrs["HostConfig"]["PortBindings"]
     assert ports == {"5000/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(PORT)}]}
     assert catalog() == []
-    ref = f"127.0.0.1:{PORT}/{NAMESPACE}/registry:zed"
-    client.tag(f"{NAMESPACE}/registry:zed", ref)
+    ref = f"127.0.0.1:{PORT}/{NAMESPACE}/registry:{TAG}"
+    client.tag(f"{NAMESPACE}/registry:{TAG}", ref)
     try:
         registry.push(client, ref)
     finally:
@@ -73,7 +73,7 @@ def test_status_of_an_absent_registry() -> None:
 
 def test_bundle_round_trip(config_dir: Path, tmp_path: Path) -> None:
     client = connect()
-    ref = f"{NAMESPACE}/registry:zed"
+    ref = f"{NAMESPACE}/registry:{TAG}"
     bundle = tmp_path / "images.tar.gz"
     exported = export_bundle(client, [ref], bundle)
     assert [i.ref for i in read_manifest(bundle)] == [ref]

@@ -23,7 +23,7 @@ import yaml
 
 from berth.cli.main import main
 from berth.engine import labels
-from tests.sandbox import remove_deployment, sdk_client, write_config
+from tests.sandbox import TAG, remove_deployment, sdk_client, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -85,7 +85,7 @@ def test_first_deploy_records_history(env, capsys):
     assert berth(env, "--quiet", "deploy", "--yes") == 0
     entries = as_json(env, capsys, "history")
     assert sorted(e["service"] for e in entries) == sorted(SERVICES)
-    assert all(e["kind"] == "deploy" and e["tags"] == ["zed"] for e in entries)
+    assert all(e["kind"] == "deploy" and e["tags"] == [TAG] for e in entries)
     env["project"] = cloud(env).identity.create_project(name="before-upgrade", domain_id="default").id
 
 

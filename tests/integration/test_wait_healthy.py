@@ -12,10 +12,10 @@ from berth.engine.docker_engine import connect
 from berth.errors import DeployError
 from berth.run.actions import wait_healthy
 from berth.state.desired import DesiredContainer
-from tests.sandbox import sdk_client
+from tests.sandbox import TAG, sdk_client
 
 pytestmark = pytest.mark.integration
-IMAGE = "berth/base:zed"
+IMAGE = f"berth/base:{TAG}"
 
 
 @pytest.fixture(scope="module")
