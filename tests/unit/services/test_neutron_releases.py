@@ -122,7 +122,7 @@ def test_zed_keeps_linuxbridge_everywhere(desired: dict[str, DesiredState]) -> N
 
 
 HOST = HostNet(links=("unit-ext0", "unit-ext0-p", "unit-int", "unit-tun", "unit-ex", "qbr1234", "qvo1234", "qvb1234",
-                      "brq5678", "vxlan-12", "docker0", "br-0f1e2d", "tap1234", "br-int", "other-int"),
+                      "brq5678", "vxlan-12", "docker0", "br-0f1e2d", "tap1234", "br-int", "other-int", "ovs-netdev"),
                namespaces=("qrouter-1", "qdhcp-2", "other"),
                rules=("-A DOCKER-USER -i brq+ -o brq+ -j ACCEPT", "-A DOCKER-USER -i qbr+ -o qbr+ -j ACCEPT"),
                legacy_chains=("neutron-filter-top", "neutron-linuxbri-FORWARD", "neutron-openvswi-FORWARD"))
@@ -131,7 +131,7 @@ HOST = HostNet(links=("unit-ext0", "unit-ext0-p", "unit-int", "unit-tun", "unit-
 def test_destroy_removes_the_ovs_bridges_and_hybrid_devices_on_epoxy_only(dirs: dict[str, Path]) -> None:
     service = load_service("neutron")
     found = {r: {(o.kind, o.name) for o in teardown.find(load_config(d), service, HOST)} for r, d in dirs.items()}
-    ovs = {("link", n) for n in ("unit-int", "unit-tun", "unit-ex")} | {("vifs", "qbr,qvo,qvb")}
+    ovs = {("link", n) for n in ("unit-int", "unit-tun", "unit-ex", "ovs-netdev")} | {("vifs", "qbr,qvo,qvb")}
     linuxbridge = {("link", "brq5678"), ("link", "vxlan-12"), ("iptables", "DOCKER-USER -i brq+ -o brq+ -j ACCEPT")}
     ovs |= {("iptables", "DOCKER-USER -i qbr+ -o qbr+ -j ACCEPT"), ("chains", "neutron-openvswi")}
     assert ovs <= found["epoxy"] and not ovs & found["zed"]
