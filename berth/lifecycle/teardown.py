@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class HostObject:
-    kind: str  # link | netns | iptables | chains
-    name: str  # interface / namespace name, the rule spec, or a prefix of legacy iptables chains
+    kind: str  # link | vifs | netns | iptables | chains
+    name: str  # interface / namespace name, comma-separated vif prefixes, the rule spec, or a chain prefix
     service: str
 
 
@@ -97,6 +97,18 @@ def _remove_chains(prefix: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
+def _remove_vifs(prefixes: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+    """Every <prefix><port id> link whose VM tap (tap<port id>) is gone now (a veth pair goes with either end)."""
+    present = links()
+    result = subprocess.CompletedProcess([], 0, "", "")
+    for name in present:
+        prefix = next((p for p in prefixes if name.startswith(p)), None)
+        if prefix and f"tap{name[len(prefix):]}" not in present:
+            done = _run(["ip", "link", "del", name])
+            result = done if done.returncode and "Cannot find" not in done.stderr else result
+    return result
+
+
 def rule_present(spec: str) -> bool:
     return bool(shutil.which("iptables")) and _run(["iptables", "-C", *shlex.split(spec)]).returncode == 0
 
@@ -119,6 +131,9 @@ def find(config: Config, service: ServiceDef, net: HostNet | None = None) -> lis
     prefixes = tuple(p for p in (_render(config, x) for x in td.link_prefixes) if p)
     out += [HostObject("link", n, service.name) for n in present_links
             if n in names or (prefixes and n.startswith(prefixes))]
+    vifs = tuple(p for p in (_render(config, x) for x in td.vif_prefixes) if p)
+    if vifs and any(n.startswith(vifs) for n in present_links):
+        out.append(HostObject("vifs", ",".join(vifs), service.name))
     ns_prefixes = tuple(p for p in (_render(config, x) for x in td.netns_prefixes) if p)
     out += [HostObject("netns", n, service.name) for n in present_ns
             if ns_prefixes and n.startswith(ns_prefixes) and n not in net.in_use_elsewhere]
@@ -143,6 +158,8 @@ def remove(obj: HostObject) -> str:
         result = _run(["ip", "link", "del", obj.name])
     elif obj.kind == "netns":
         result = _run(["ip", "netns", "delete", obj.name])
+    elif obj.kind == "vifs":
+        result = _remove_vifs(tuple(obj.name.split(",")))
     elif obj.kind == "chains":
         result = _remove_chains(obj.name)
     else:

@@ -192,6 +192,10 @@ class Teardown(_Strict):
     # name prefixes of chains in the host's *legacy* iptables tables (the neutron agents' backend), e.g.
     # neutron-openvswi: the chains are flushed and deleted, and every rule jumping to one of them goes
     legacy_chains: list[str] = Field(default_factory=list)
+    # prefixes of a VM port's host devices named <prefix><port id> beside its tap (tap<port id>), e.g. the qbr/qvb/qvo
+    # of OVS hybrid plugging: removed once the VM's tap is gone, judged when removing (after the containers), so
+    # another deployment's running VMs keep theirs
+    vif_prefixes: list[str] = Field(default_factory=list)
 
 
 class Port(_Strict):

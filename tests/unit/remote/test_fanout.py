@@ -52,12 +52,12 @@ def test_stop_plans_only_the_hosts_running_containers_and_ships_no_secrets(confi
 def test_destroy_plans_what_the_host_reported(config: Config) -> None:
     actual = ActualState("unit", running("nova_compute").containers, images={"r/berth/nova-compute:zed": "sha256:1"},
                          volumes={"unit_nova_compute": "v1"})
-    net = HostNet(links=("eth1", "qbr1234", "qvo1234", "br-int"), namespaces=("qdhcp-1", "other"),
+    net = HostNet(links=("eth1", "qbr1234", "qvo1234", "unit-int"), namespaces=("qdhcp-1", "other"),
                   rules=("-A DOCKER-USER -i qbr+ -o qbr+ -j ACCEPT",))   # epoxy, the default: ML2/OVS
     hp = hostops.destroy(config, "compute01", HostFacts(actual, networks={"unit_net": "n1"}, net=net, state_dir=True))
     objects = {(o.kind, o.name) for o in hp.plan.objects}
-    assert {("volume", "unit_nova_compute"), ("network", "unit_net"), ("link", "qbr1234"), ("link", "qvo1234"),
-            ("link", "br-int"), ("netns", "qdhcp-1"), ("iptables", "DOCKER-USER -i qbr+ -o qbr+ -j ACCEPT")} <= objects
+    assert {("volume", "unit_nova_compute"), ("network", "unit_net"), ("vifs", "qbr,qvo,qvb"), ("link", "unit-int"),
+            ("netns", "qdhcp-1"), ("iptables", "DOCKER-USER -i qbr+ -o qbr+ -j ACCEPT")} <= objects
     assert ("link", "eth1") not in objects and ("netns", "other") not in objects
     assert ("state", str(config.deployment_dir)) in objects
     assert [c.action for c in hp.plan.changes] == [Action.REMOVE]

@@ -75,7 +75,7 @@ def test_open_vswitch_containers_share_the_run_directory_unprivileged(desired: d
     switch = state.container("openvswitch_vswitchd")
     assert switch is not None
     assert switch.spec["cap_add"] == ["NET_ADMIN"] and switch.spec["devices"] == ["/dev/net/tun"]
-    assert "add-port br-ex unit-ext0" in switch.files["berth-ovs-vswitchd.sh"]
+    assert "add-port unit-ex unit-ext0" in switch.files["berth-ovs-vswitchd.sh"]
     assert "datapath_type=netdev" in switch.files["berth-ovs-vswitchd.sh"]
 
 
@@ -83,7 +83,7 @@ def test_epoxy_agents_use_ovs_on_the_userspace_datapath(desired: dict[str, Desir
     state = desired["epoxy"]
     agent = _ini(state, "neutron_openvswitch_agent", "openvswitch_agent.ini")
     assert agent["ovs"]["datapath_type"] == "netdev"
-    assert agent["ovs"]["bridge_mappings"] == "physnet1:br-ex"
+    assert agent["ovs"]["bridge_mappings"] == "physnet1:unit-ex"
     assert agent["ovs"]["ovsdb_connection"] == "unix:/run/openvswitch/db.sock"
     assert agent["agent"]["tunnel_types"] == "vxlan"
     assert agent["securitygroup"]["firewall_driver"] == "iptables_hybrid"
@@ -121,8 +121,8 @@ def test_zed_keeps_linuxbridge_everywhere(desired: dict[str, DesiredState]) -> N
     assert setup is not None and "DOCKER-USER -i brq+ -o brq+" in setup.files["berth-host-apply.sh"]
 
 
-HOST = HostNet(links=("unit-ext0", "unit-ext0-p", "br-int", "br-tun", "br-ex", "qbr1234", "qvo1234", "qvb1234",
-                      "brq5678", "vxlan-12", "docker0", "br-0f1e2d", "tap1234"),
+HOST = HostNet(links=("unit-ext0", "unit-ext0-p", "unit-int", "unit-tun", "unit-ex", "qbr1234", "qvo1234", "qvb1234",
+                      "brq5678", "vxlan-12", "docker0", "br-0f1e2d", "tap1234", "br-int", "other-int", "ovs-netdev"),
                namespaces=("qrouter-1", "qdhcp-2", "other"),
                rules=("-A DOCKER-USER -i brq+ -o brq+ -j ACCEPT", "-A DOCKER-USER -i qbr+ -o qbr+ -j ACCEPT"),
                legacy_chains=("neutron-filter-top", "neutron-linuxbri-FORWARD", "neutron-openvswi-FORWARD"))
@@ -131,16 +131,17 @@ HOST = HostNet(links=("unit-ext0", "unit-ext0-p", "br-int", "br-tun", "br-ex", "
 def test_destroy_removes_the_ovs_bridges_and_hybrid_devices_on_epoxy_only(dirs: dict[str, Path]) -> None:
     service = load_service("neutron")
     found = {r: {(o.kind, o.name) for o in teardown.find(load_config(d), service, HOST)} for r, d in dirs.items()}
-    ovs = {("link", n) for n in ("br-int", "br-tun", "br-ex", "qbr1234", "qvo1234", "qvb1234")}
+    ovs = {("link", n) for n in ("unit-int", "unit-tun", "unit-ex", "ovs-netdev")} | {("vifs", "qbr,qvo,qvb")}
     linuxbridge = {("link", "brq5678"), ("link", "vxlan-12"), ("iptables", "DOCKER-USER -i brq+ -o brq+ -j ACCEPT")}
     ovs |= {("iptables", "DOCKER-USER -i qbr+ -o qbr+ -j ACCEPT"), ("chains", "neutron-openvswi")}
     assert ovs <= found["epoxy"] and not ovs & found["zed"]
     assert linuxbridge <= found["zed"] and not linuxbridge & found["epoxy"]  # another (zed) cloud's bridges
     for release in ("epoxy", "zed"):
         assert {("link", "unit-ext0"), ("netns", "qrouter-1"), ("netns", "qdhcp-2")} <= found[release]
-        # an entry rendering to "" matches nothing (not every link): docker's bridges and VM taps stay
-        assert not {("link", "docker0"), ("link", "br-0f1e2d"), ("link", "tap1234"), ("netns", "other")} \
-            & found[release]
+        # an entry rendering to "" matches nothing (not every link): docker's bridges, VM taps, other
+        # deployments' OVS bridges stay
+        assert not {("link", n) for n in ("docker0", "br-0f1e2d", "tap1234", "br-int", "other-int", "qbr1234")} \
+            & found[release] and ("netns", "other") not in found[release]
 
 
 def test_destroy_keeps_namespaces_another_deployment_uses(dirs: dict[str, Path]) -> None:
@@ -174,3 +175,33 @@ def test_removing_legacy_chains_drops_the_jumps_then_the_chains(monkeypatch: pyt
                        ["-D", "neutron-filter-top", "-j", "neutron-openvswi-local"],
                        ["-F", "neutron-openvswi-FORWARD"], ["-F", "neutron-openvswi-sg-chain"],
                        ["-X", "neutron-openvswi-FORWARD"], ["-X", "neutron-openvswi-sg-chain"]]
+
+
+def test_vif_devices_go_only_once_their_vm_tap_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Judged when removing, after the containers (our VMs' taps went with their qemu): another deployment's
+    running VM keeps its qbr/qvo/qvb."""
+    deleted: list[str] = []
+    monkeypatch.setattr(teardown, "links", lambda: ["qbraaa", "qvoaaa", "qvbaaa", "qbrbbb", "qvobbb", "tapbbb"])
+
+    def run(argv: list[str]) -> object:
+        import subprocess
+        deleted.append(argv[-1])
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(teardown, "_run", run)
+    teardown.remove(teardown.HostObject("vifs", "qbr,qvo,qvb", "neutron"))
+    assert deleted == ["qbraaa", "qvoaaa", "qvbaaa"]
+
+
+def test_bridges_are_named_per_deployment(desired: dict[str, DesiredState], tmp_path: Path) -> None:
+    agent = _ini(desired["epoxy"], "neutron_openvswitch_agent", "openvswitch_agent.ini")["ovs"]
+    assert (agent["integration_bridge"], agent["tunnel_bridge"], agent["bridge_mappings"]) == \
+        ("unit-int", "unit-tun", "physnet1:unit-ex")
+    assert _ini(desired["epoxy"], "neutron_dhcp_agent", "dhcp_agent.ini")["ovs"]["integration_bridge"] == "unit-int"
+    assert _ini(desired["epoxy"], "nova_compute", "nova.conf")["neutron"]["ovs_bridge"] == "unit-int"
+    from berth.cli.main import main
+
+    (tmp_path / "globals.yml").write_text(f"state_dir: {tmp_path}/state\n")   # the default deployment `berth`
+    assert main(["--quiet", "--config-dir", str(tmp_path), "genpwd"]) == 0
+    default = render_desired(load_config(tmp_path), {})
+    assert _ini(default, "neutron_openvswitch_agent", "openvswitch_agent.ini")["ovs"]["integration_bridge"] == "br-int"
