@@ -29,11 +29,12 @@ from berth.state.model import load_service
 
 Progress = Callable[[str], None]
 AGENTS = ("neutron_l3_agent", "neutron_dhcp_agent")  # the agents that plug ports into namespaces
+L2_AGENT_TYPES = {"neutron_linuxbridge_agent": "Linux bridge agent", "neutron_openvswitch_agent": "Open vSwitch agent"}
 
 
 @dataclass
 class Rewired:
-    removed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # devices, namespaces and agent records of the old backend
     rebound: int = 0
     rebooted: list[str] = field(default_factory=list)
 
@@ -75,14 +76,24 @@ def rewire(source: Config, target: Config, engine: Engine, progress: Progress) -
         if engine.container(name) is not None:
             engine.start(name)
             progress(f"{name}: started")
-    rebind_and_reboot(target, done, progress)
+    rebind_and_reboot(target, done, progress, _l2_types(source) - _l2_types(target))
     return done
 
 
-def rebind_and_reboot(config: Config, done: Rewired, progress: Progress, timeout: float = 600) -> None:
+def _l2_types(config: Config) -> set[str]:
+    return {L2_AGENT_TYPES[key] for key in _l2_agents(config) if key in L2_AGENT_TYPES}
+
+
+def rebind_and_reboot(config: Config, done: Rewired, progress: Progress, gone_types: frozenset[str] | set[str] = frozenset(),
+                      timeout: float = 600) -> None:
+    """Steps 3 (and the previous backend's agent records, which would stay dead in `network agent list`)."""
     from berth.lifecycle.init_runonce import connect_cloud
 
     conn = connect_cloud(config)
+    for agent in list(conn.network.agents()):
+        if agent.agent_type in gone_types:
+            conn.network.delete_agent(agent)
+            done.removed.append(f"network agent {agent.agent_type} on {agent.host}")
     servers = list(conn.compute.servers(all_projects=True))
     for server in servers:
         host = getattr(server, "compute_host", None) or getattr(server, "hypervisor_hostname", None)
