@@ -154,6 +154,8 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     root = KEPT if KEEP else tmp_path_factory.mktemp("multihost-cloud")
     if not reuse:
         shutil.rmtree(root / "etc", ignore_errors=True)
+        # the deployment's state of an earlier run on this machine (its history, its recorded release)
+        shutil.rmtree(Path("/var/lib/berth") / NAME, ignore_errors=True)
         root.mkdir(parents=True, exist_ok=True)
         write_config(root, lab)
     env = Cloud(lab, root)
