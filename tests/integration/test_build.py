@@ -22,7 +22,9 @@ NAMESPACE = "berthtest"
 
 def write_globals(config_dir: Path, **extra: Any) -> Path:
     config_dir.mkdir(parents=True, exist_ok=True)
-    data = {"image_namespace": NAMESPACE, **extra}
+    # its own deployment name: the machine's all-in-one (`berth`) may run another release, which an implicit
+    # openstack_release follows
+    data = {"image_namespace": NAMESPACE, "deployment_name": NAMESPACE, **extra}
     (config_dir / "globals.yml").write_text(json.dumps(data))
     return config_dir
 
