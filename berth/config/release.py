@@ -32,14 +32,28 @@ def suite_of(release: str) -> str:
 
 
 def recorded_release(deployment_dir: Path) -> str | None:
-    """The release the deployment runs: the recorded one, `zed` for a deployment older than the record (it has
-    history), None for a deployment never made."""
+    """The release the deployment runs: the recorded one, `zed` for a deployment older than the record (its
+    history names zed images), None for a deployment never made (or one whose history says nothing)."""
     path = deployment_dir / RELEASE_FILE
     try:
         text = path.read_text().strip()
     except OSError:
-        return LEGACY_RELEASE if (deployment_dir / "history.json").is_file() else None
+        return LEGACY_RELEASE if _ran_zed(deployment_dir) else None
     return text if text in SUITES else None
+
+
+def _ran_zed(deployment_dir: Path) -> bool:
+    """A deployment without the record: Zed when its history names Zed images (berth deployed nothing else
+    before releases; a plan applied by `apply-plan` records history but not the release)."""
+    from berth.state.history import History
+
+    if not (deployment_dir / "history.json").is_file():
+        return False
+    try:
+        entries = History(deployment_dir).entries()
+    except Exception:  # an unreadable history says nothing about the release
+        return False
+    return any(tag.startswith(LEGACY_RELEASE) for entry in entries for tag in entry.tags)
 
 
 def record_release(deployment_dir: Path, release: str) -> None:

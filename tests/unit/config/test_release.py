@@ -33,8 +33,15 @@ def test_a_suite_that_does_not_carry_the_release_is_refused() -> None:
 
 
 def test_the_recorded_release_and_the_legacy_default(tmp_path: Path) -> None:
+    from berth.state.history import ContainerRecord, Entry, History
+
     assert recorded_release(tmp_path) is None  # never deployed
-    (tmp_path / "history.json").write_text("[]")
+    record = ContainerRecord(key="keystone", name="keystone", image="berth/keystone:epoxy", image_id="sha256:1",
+                             config_hash="c", spec_hash="s")
+    History(tmp_path).add(Entry(id=0, time=0.0, service="keystone", kind="deploy", containers=(record,)))
+    assert recorded_release(tmp_path) is None  # history from `apply-plan` of epoxy images: nothing recorded
+    zed = record.__class__(**{**record.__dict__, "image": "berth/keystone:zed"})
+    History(tmp_path).add(Entry(id=0, time=1.0, service="keystone", kind="deploy", containers=(zed,)))
     assert recorded_release(tmp_path) == "zed"  # deployed before releases were recorded: only zed existed
     record_release(tmp_path, "epoxy")
     assert recorded_release(tmp_path) == "epoxy"
