@@ -25,7 +25,8 @@ NAME = "berthtest_registry"
 @pytest.fixture(scope="module")
 def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cfg")
-    (path / "globals.yml").write_text(json.dumps({"image_namespace": NAMESPACE}))
+    # its own deployment name: the machine's all-in-one may run another release (an implicit release follows it)
+    (path / "globals.yml").write_text(json.dumps({"image_namespace": NAMESPACE, "deployment_name": NAMESPACE}))
     logs = tmp_path_factory.mktemp("logs")
     assert main(["--quiet", "--config-dir", str(path), "build", "--logs-dir", str(logs), "registry"]) == 0
     return path
