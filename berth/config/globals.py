@@ -119,6 +119,15 @@ class GlobalsBase(BaseModel):
             object.__setattr__(self, key, value)
         return self
 
+    @model_validator(mode="after")
+    def _vip_for_the_load_balancer(self) -> GlobalsBase:
+        """HAProxy serves the APIs on the internal VIP and Keepalived holds it: neither means anything without one."""
+        for key in ("enable_haproxy", "enable_keepalived"):
+            if getattr(self, key, False) and not self.internal_vip_address:
+                raise ValueError(f"`{key}: true` needs `internal_vip_address`: the address HAProxy serves the "
+                                 "APIs on (an unused address of the control hosts' network)")
+        return self
+
     @field_validator("api_address", "internal_vip_address")
     @classmethod
     def _an_ip_address(cls, value: str | None) -> str | None:

@@ -85,6 +85,8 @@ def _describe(located: Located, err: Any, model: type[BaseModel]) -> str:
         close = difflib.get_close_matches(loc[-1], known, n=1)
         hint = f"did you mean `{close[0]}`?" if close else "see docs/configuration.md for the known keys"
         return f"{where}: unknown key `{path}` ({hint})"
+    if not loc:  # a check across keys (model validator): its message names the keys
+        return f"{where}: {_expected(err)}"
     value = err.get("input")
     expected = _expected(err)
     return f"{where}: `{path}`: expected {expected}, got {value!r}"

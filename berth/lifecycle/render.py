@@ -94,6 +94,7 @@ class Renderer:
             **wiring.base_values(self.config),
             **g.model_dump(mode="json"),
             **wiring.exports(self.config),
+            "loadbalancer": wiring.loadbalancer(self.config),
             "nova_compute_virt_type": resolved_virt_type(self.config),
             "api_address": self.api_address,
             "bind_address": self.api_address,

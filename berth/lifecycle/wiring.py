@@ -139,6 +139,33 @@ def service_address(config: Config, service: ServiceDef) -> str | None:
     return host_address(config, hosts[0]) if hosts else None
 
 
+# --- load balancing ---------------------------------------------------------------------------------------------
+
+
+def loadbalancer(config: Config) -> list[dict[str, Any]]:
+    """What HAProxy serves on the internal VIP: each enabled service's `loadbalancer:` frontends, with every host
+    running the port's container as a backend (in inventory order: with `active_backup` the first one serves)."""
+    from berth.config.globals import is_enabled
+
+    values = base_values(config)
+    out: list[dict[str, Any]] = []
+    for name in deployable_services():
+        if not is_enabled(config.globals, name):
+            continue
+        service = load_service(name)
+        numbers = service.port_numbers(values)
+        containers = {p.name: p.container for p in service.ports if p.name}
+        for frontend in service.loadbalancer:
+            number = numbers[frontend.port]
+            group = service.containers[containers[frontend.port]].group
+            backends = [{"name": h, "address": host_address(config, h), "port": number}
+                        for h in hosts_for(config, group)]
+            out.append({"name": f"{name}_{frontend.port}".replace("-", "_"), "service": name, "port": number,
+                        "mode": frontend.mode, "check": frontend.check, "active_backup": frontend.active_backup,
+                        "timeout": frontend.timeout, "backends": backends})
+    return out
+
+
 # --- exports ---------------------------------------------------------------------------------------------------
 
 

@@ -95,6 +95,11 @@ class Lab:
     registry_port: int = DEFAULT_REGISTRY_PORT
 
     @property
+    def controllers(self) -> int:
+        """How many hosts are in `control` (`lab up --controllers`)."""
+        return sum(1 for h in self.hosts if "control" in h.groups)
+
+    @property
     def fabric_netns(self) -> str:
         return f"berth-lab-{self.name}-fabric"
 
@@ -164,19 +169,22 @@ def parse_cidr(text: str) -> IPv4Network:
     return network
 
 
-def layout(count: int) -> list[tuple[str, ...]]:
-    """Default groups: the first host runs control, network and monitoring; the others are compute.
+def layout(count: int, controllers: int = 1) -> list[tuple[str, ...]]:
+    """Default groups: the first `controllers` hosts run control, network and monitoring (several: an HA control
+    plane behind a VIP, docs/ha.md); the others are compute.
 
-    With one host it is all of them. Storage stays empty (the lab has no storage back end); the deployment host
-    is the machine itself (see inventory_text).
+    With no host left for compute the controllers are computes too. Storage stays empty (the lab has no storage
+    back end); the deployment host is the machine itself (see inventory_text).
     """
-    if count == 1:
-        return [("control", "network", "compute", "monitoring")]
-    return [("control", "network", "monitoring")] + [("compute",)] * (count - 1)
+    if not 1 <= controllers <= count:
+        raise LabUsageError(f"--controllers must be between 1 and the number of hosts ({count}), not {controllers}")
+    if controllers == count:
+        return [("control", "network", "compute", "monitoring")] * count
+    return [("control", "network", "monitoring")] * controllers + [("compute",)] * (count - controllers)
 
 
 def plan_lab(name: str = DEFAULT_NAME, hosts: int = DEFAULT_HOSTS, cidr: str = DEFAULT_CIDR,
-             registry_port: int = DEFAULT_REGISTRY_PORT, state_root: Path = STATE_ROOT) -> Lab:
+             registry_port: int = DEFAULT_REGISTRY_PORT, state_root: Path = STATE_ROOT, controllers: int = 1) -> Lab:
     """Names and addresses of every part of lab `name`."""
     check_name(name)
     network = parse_cidr(cidr)
@@ -191,7 +199,7 @@ def plan_lab(name: str = DEFAULT_NAME, hosts: int = DEFAULT_HOSTS, cidr: str = D
         LabHost(name=f"{name}{i}", address=network.network_address + FIRST_HOST_OFFSET + i - 1,
                 netns=f"berth-lab-{name}{i}", fabric_link=f"{name}{i}", dir=state_dir / "hosts" / f"{name}{i}",
                 groups=groups)
-        for i, groups in enumerate(layout(hosts), start=1)
+        for i, groups in enumerate(layout(hosts, controllers), start=1)
     )
     return Lab(name, network, members, state_dir, registry_port)
 
@@ -199,12 +207,13 @@ def plan_lab(name: str = DEFAULT_NAME, hosts: int = DEFAULT_HOSTS, cidr: str = D
 def lab_to_json(lab: Lab) -> str:
     """What `down` and `status` read back, so they need no options but the lab's name."""
     return json.dumps({"name": lab.name, "cidr": str(lab.network), "hosts": len(lab.hosts),
-                       "registry_port": lab.registry_port}, indent=2) + "\n"
+                       "controllers": lab.controllers, "registry_port": lab.registry_port}, indent=2) + "\n"
 
 
 def lab_from_json(text: str, state_root: Path = STATE_ROOT) -> Lab:
     data = json.loads(text)
-    return plan_lab(data["name"], int(data["hosts"]), data["cidr"], int(data["registry_port"]), state_root)
+    return plan_lab(data["name"], int(data["hosts"]), data["cidr"], int(data["registry_port"]), state_root,
+                    int(data.get("controllers", 1)))
 
 
 # --- commands ----------------------------------------------------------------------------------------------------

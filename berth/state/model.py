@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import jinja2
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from berth.config.yamlfile import load_mapping
 from berth.errors import ConfigError
@@ -220,6 +220,22 @@ class Port(_Strict):
         return int(text)
 
 
+class Frontend(_Strict):
+    """A port of the service that HAProxy serves on the internal VIP, balanced over every host running the port's
+    container (`enable_haproxy`). The service itself binds the same port on each host's own address.
+
+    `port` names one of the service's ports. `check`: an HTTP health check such as "GET /v3" (http mode), else a
+    TCP connect. `active_backup`: one server takes every request, the others are backups in host order (a
+    database: one writer at a time). `timeout`: seconds a request may take (uploads, long API calls).
+    """
+
+    port: str = Field(pattern=KEY_PATTERN)
+    mode: Literal["http", "tcp"] = "http"
+    check: str | None = Field(None, pattern=r"^(GET|HEAD|OPTIONS) /\S*$")
+    active_backup: bool = False
+    timeout: int = Field(60, ge=1, le=86400)
+
+
 class ExportFunction(_Strict):
     """An export with parameters: `database_url: {params: [db, user, password_key], value: "mysql+pymysql://..."}`.
 
@@ -255,6 +271,8 @@ class ServiceDef(_Strict):
     # `passwords`, `hosts` (of the main container's group), `address` (the VIP, else the first host) and `ports`
     exports: dict[str, Annotated[ExportValue, Field(union_mode="left_to_right")]] = Field(default_factory=dict)
     containers: dict[str, ContainerDef] = Field(default_factory=dict)
+    # ports HAProxy serves on the internal VIP (docs/ha.md)
+    loadbalancer: list[Frontend] = Field(default_factory=list)
     databases: list[Database] = Field(default_factory=list)
     steps: list[Step] = Field(default_factory=list)
     keystone: Registration | None = None
@@ -290,6 +308,16 @@ class ServiceDef(_Strict):
         if twice:
             raise ValueError(f"port name(s) used twice: {', '.join(twice)}")
         return value
+
+    @model_validator(mode="after")
+    def _frontends_name_ports(self) -> ServiceDef:
+        """A frontend names one of the service's named ports: the number and the container come from there."""
+        named = {p.name for p in self.ports if p.name}
+        for frontend in self.loadbalancer:
+            if frontend.port not in named:
+                raise ValueError(f"loadbalancer: port `{frontend.port}` is not a named port of the service "
+                                 f"(named: {', '.join(sorted(named)) or 'none'})")
+        return self
 
     @field_validator("options")
     @classmethod

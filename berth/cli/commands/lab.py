@@ -37,6 +37,9 @@ def lab_group() -> None:
 @lab_group.command("up", epilog=HONESTY)
 @click.option("--hosts", "count", type=int, default=labplan.DEFAULT_HOSTS, show_default=True,
               help="Number of hosts.")
+@click.option("--controllers", type=int, default=None,
+              help="Hosts in control (the first ones), for an HA control plane (docs/ha.md); default: 1, or what "
+                   "the existing lab has.")
 @name_option
 @click.option("--cidr", default=labplan.DEFAULT_CIDR, show_default=True,
               help="The lab's network; must lie in 192.0.2.0/24, 198.51.100.0/24 or 203.0.113.0/24.")
@@ -44,11 +47,14 @@ def lab_group() -> None:
               help="Port of the deployment host's registry at <.1>; the hosts' engines trust it (insecure).")
 @click.option("--no-install", is_flag=True, help="Fail naming the missing packages instead of installing them.")
 @pass_app
-def up_cmd(app: AppContext, count: int, name: str, cidr: str, registry_port: int, no_install: bool) -> None:
+def up_cmd(app: AppContext, count: int, controllers: int | None, name: str, cidr: str, registry_port: int,
+           no_install: bool) -> None:
     """Create (or complete) the lab and write its inventory; a healthy lab is left as is."""
     from berth.remote import lab as labmod
 
-    lab = labplan.plan_lab(name, count, cidr, registry_port)
+    if controllers is None:
+        controllers = _recorded_controllers(name)
+    lab = labplan.plan_lab(name, count, cidr, registry_port, controllers=controllers)
     _refuse_resize(lab)
     tasks = labmod.up_tasks(lab, install=not no_install)
     started = time.monotonic()
@@ -72,6 +78,14 @@ def up_cmd(app: AppContext, count: int, name: str, cidr: str, registry_port: int
     app.echo(f"registry:  the hosts pull from {lab.registry} (the deployment host, this machine): "
              f"berth registry start --address {lab.machine_address}")
     app.echo("note: the hosts share this machine's kernel, /usr and CPUs (docs/lab.md)")
+
+
+def _recorded_controllers(name: str) -> int:
+    """The controllers of the existing lab `name` (booting a lost host again keeps the layout), else 1."""
+    record = labplan.plan_lab(labplan.check_name(name)).record
+    if not record.exists():
+        return 1
+    return labplan.lab_from_json(record.read_text()).controllers
 
 
 def _refuse_resize(lab: labplan.Lab) -> None:

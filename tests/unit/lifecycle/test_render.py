@@ -83,6 +83,7 @@ def test_steps_in_order_with_volumes(config_dir):
     desired = render(config_dir)
     keystone = [(s.name, s.kind, s.phase) for s in desired.steps_of("keystone")]
     assert keystone == [("database-keystone", "database", "before"), ("key-setup", "oneshot", "before"),
+                        ("key-share", "oneshot", "before"),
                         ("db-sync", "oneshot", "before"), ("bootstrap", "oneshot", "before"),
                         ("keystone-register", "register", "after")]
     sync = next(s for s in desired.steps if s.name == "db-sync")

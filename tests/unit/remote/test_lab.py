@@ -73,6 +73,15 @@ def test_layout_first_host_controls_the_rest_compute(count: int, expected: list[
     assert labplan.layout(count) == expected
 
 
+def test_several_controllers_for_an_ha_lab_survive_the_record() -> None:
+    lab = plan_lab("ha", 4, "203.0.113.0/26", state_root=ROOT, controllers=3)
+    assert [h.groups for h in lab.hosts] == [("control", "network", "monitoring")] * 3 + [("compute",)]
+    assert labplan.lab_from_json(labplan.lab_to_json(lab), ROOT) == lab and lab.controllers == 3
+    assert labplan.layout(2, 2) == [("control", "network", "compute", "monitoring")] * 2
+    with pytest.raises(LabUsageError, match="--controllers must be between 1 and the number of hosts"):
+        labplan.layout(3, 4)
+
+
 def test_inventory_is_what_berth_reads_with_every_standard_group() -> None:
     lab = plan_lab(state_root=ROOT)
     inventory = parse_ini_inventory(labplan.inventory_text(lab), Path("inventory"))
