@@ -7,12 +7,35 @@ a second each, and find-or-create makes a re-run after a failure safe.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from berth.errors import DeployError
 
 ADMIN_DOMAIN = "Default"
+# Behind a VIP Keystone answers a few seconds after it is healthy (Keepalived takes the address, HAProxy's checks
+# mark the server up; until then HAProxy answers 503): the first call waits this long for a real answer.
+REACH_PATIENCE = 60.0
+
+
+def wait_reachable(url: str, patience: float = REACH_PATIENCE) -> None:
+    """Until `url` answers below 500; a refused, unroutable or 5xx answer is tried again until `patience` runs out
+    (then the caller's own call fails with its own error)."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5):  # the deployment's own Keystone URL
+                return
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                return
+        except OSError:
+            pass
+        time.sleep(1.0)
 
 
 class Registrar:
@@ -28,6 +51,7 @@ class Registrar:
             if self._conn is None:
                 import openstack
 
+                wait_reachable(self.auth["auth_url"])
                 self._conn = openstack.connect(**self.auth, region_name=self.region, identity_api_version="3",
                                                load_yaml_config=False, load_envvars=False)
             return self._conn

@@ -133,7 +133,7 @@ class Renderer:
                             for s in service.upgrade.steps if s.container in service_containers
                             and self._in_release(s.releases) and self._runs_here(service, s.container, s.scope)]
                 replaced[service.name] = tuple(service.upgrade.replaces)
-            deps = tuple(d for d in service.depends_on if d in names)
+            deps = tuple(d for d in service.depends_on if d in names) + _through_the_vip(service, services)
             units.append(ServiceUnit(service.name, self.host, deps, self._volumes(service)))
         _check_dependencies(services)
         return DesiredState(self.deployment, tuple(units), tuple(containers), tuple(steps),
@@ -340,6 +340,18 @@ def _config_json(service: str, d: ContainerDef, command: Any) -> str:
     data["directories"] = [{"path": log_dir, "owner": d.user, "mode": "0750"}] + [
         {"path": x.path, "owner": x.owner, "mode": x.mode, "recurse": x.recurse} for x in d.directories]
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def _through_the_vip(service: ServiceDef, services: Sequence[ServiceDef]) -> tuple[str, ...]:
+    """HAProxy and Keepalived (when enabled) for a service that depends on a load-balanced one: it reaches that one
+    through the VIP, so the VIP must be served before its steps and containers start."""
+    enabled = {s.name: s for s in services}
+    balancers = tuple(s.name for s in services if s.serves_vip)
+    if not balancers or service.serves_vip:
+        return ()
+    if any(enabled[d].loadbalancer for d in service.depends_on if d in enabled):
+        return balancers
+    return ()
 
 
 def _check_dependencies(services: list[ServiceDef]) -> None:

@@ -8,6 +8,7 @@ run any number of times (a re-run after a failure, a password change).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
 
 import pymysql
@@ -16,6 +17,9 @@ from berth.config.passwords import mask
 from berth.errors import DeployError
 
 CONNECT_TIMEOUT = 10  # seconds: the database is healthy before a dependent service's steps run
+# Behind a VIP the database answers a few seconds after it is healthy: Keepalived takes the address and HAProxy's
+# checks mark the server up. Connections refused or unroutable are tried again for this long.
+CONNECT_PATIENCE = 60.0
 
 
 def ensure_database(address: str, port: int, root_password: str, database: str, user: str, password: str,
@@ -28,13 +32,7 @@ def ensure_database(address: str, port: int, root_password: str, database: str, 
         (f"GRANT ALL PRIVILEGES ON `{_name(database)}`.* TO %s@'%%'", (user,)),
         ("FLUSH PRIVILEGES", ()),
     ]
-    try:
-        connection = pymysql.connect(host=address, port=port, user="root", password=root_password,
-                                     connect_timeout=CONNECT_TIMEOUT, autocommit=True)
-    except pymysql.MySQLError as exc:
-        raise DeployError(f"cannot reach the database at {address}:{port} as root: {mask(str(exc), secrets)}",
-                          "check that mariadb is healthy (`berth status mariadb`) and that this host reaches "
-                          "its address") from None
+    connection = _connect(address, port, root_password, secrets)
     try:
         with connection.cursor() as cursor:
             for sql, args in statements:
@@ -44,6 +42,25 @@ def ensure_database(address: str, port: int, root_password: str, database: str, 
                           "see the database's log (`berth logs mariadb`)") from None
     finally:
         connection.close()
+
+
+def _connect(address: str, port: int, root_password: str, secrets: Collection[str],
+             patience: float = CONNECT_PATIENCE) -> pymysql.connections.Connection:
+    """A root connection; "cannot connect" (2003) and "lost connection" (2013, a proxy with no server up yet)
+    are tried again until `patience` runs out, any other error (a wrong password) fails at once."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return pymysql.connect(host=address, port=port, user="root", password=root_password,
+                                   connect_timeout=CONNECT_TIMEOUT, autocommit=True)
+        except pymysql.MySQLError as exc:
+            code = exc.args[0] if exc.args else None
+            if code in (2003, 2013) and time.monotonic() < deadline:
+                time.sleep(1.0)
+                continue
+            raise DeployError(f"cannot reach the database at {address}:{port} as root: {mask(str(exc), secrets)}",
+                              "check that mariadb is healthy (`berth status mariadb`) and that this host reaches "
+                              "its address") from None
 
 
 def _name(identifier: str) -> str:

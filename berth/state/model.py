@@ -263,6 +263,8 @@ class ServiceDef(_Strict):
     # False for infrastructure (database, message queue, cache): `berth upgrade --release` leaves it on the image
     # it runs (pinned), so a release upgrade changes OpenStack only and its rollback never downgrades a datadir
     follows_release: bool = True
+    # True for what serves the internal VIP (haproxy, keepalived): a service reaching a load-balanced one waits for it
+    serves_vip: bool = False
     depends_on: list[str] = Field(default_factory=list)
     passwords: list[str | PasswordSpec] = Field(default_factory=list)
     options: list[OptionDef] = Field(default_factory=list)  # typed settings, overridable in globals.yml

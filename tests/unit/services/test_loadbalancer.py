@@ -145,3 +145,10 @@ def test_a_frontend_must_name_a_port_of_its_service() -> None:
     with pytest.raises(ValueError, match="port `web` is not a named port"):
         ServiceDef.model_validate({"name": "x", "ports": [{"name": "api", "port": 1, "container": "x"}],
                                    "loadbalancer": [{"port": "web"}]})
+
+
+def test_services_reaching_a_balanced_one_wait_for_the_vip(tmp_path: Path) -> None:
+    units = {u.name: u.depends_on for u in rendered(ha_config(tmp_path), "ctl1").services}
+    assert {"haproxy", "keepalived"} <= set(units["keystone"])  # keystone reaches mariadb through the VIP
+    assert {"haproxy", "keepalived"} <= set(units["glance"])
+    assert units["mariadb"] == () and units["haproxy"] == () and units["keepalived"] == ("haproxy",)

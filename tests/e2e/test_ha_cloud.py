@@ -1,0 +1,287 @@
+"""A highly available control plane on three `berth lab` controllers, end to end (issue 14).
+
+ha1, ha2 and ha3 are all controllers: HAProxy on each serves every API on the internal VIP, Keepalived holds the
+VIP on one of them (VRRP, unicast), and each API runs on all three. Checked with real clients through the VIP:
+the VIP is on exactly one host; every API answers through it with each controller's server up in HAProxy;
+tokens issued by one controller are accepted by the others (shared Fernet keys); the VIP holder lost at once
+(`berth lab kill`, a power cut) while a client loops on the VIP: the VIP moves, the failed requests and the
+longest gap are counted; the host booted again rejoins, and the next deploy leaves every host green.
+
+The hosts share the machine's kernel, /usr and its 2 CPUs (docs/lab.md): timings printed here are lab figures.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Self
+
+import pytest
+import yaml
+
+from berth.cli.main import main
+from berth.engine import connect
+from berth.images import registry
+from berth.remote.lab import load_lab
+from berth.remote.labplan import Lab, LabHost
+from berth.remote.labsys import init_pid
+from berth.services.registry import enable_key, service_names
+from tests.labs import running_on
+from tests.sandbox import BERTH, TAG, wait_for
+
+pytest.importorskip("ansible_runner")
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
+
+NAME = "ha"  # lab and deployment
+CIDR = "203.0.113.0/26"
+VIP = "203.0.113.50"
+PORT = 4080
+REGISTRY = f"berth_registry_{NAME}"
+HOSTS = ("ha1", "ha2", "ha3")
+SERVICES = ("mariadb", "memcached", "keystone", "haproxy", "keepalived")
+CONTAINERS = {f"{NAME}-{c}" for c in ("mariadb", "memcached", "keystone", "haproxy", "keepalived")}
+KEYSTONE = f"http://{VIP}:5000/v3"
+
+
+class Cloud:
+    """The lab, the config dir and inventory on the deployment host (this machine), and CLI helpers."""
+
+    def __init__(self, lab: Lab, root: Path) -> None:
+        self.lab, self.root = lab, root
+        self.config = root / "etc"
+        self.inventory = root / "inventory"
+
+    def refresh(self) -> None:
+        self.lab = load_lab(NAME)
+        self.inventory.write_text(self.lab.inventory.read_text())
+
+    def berth(self, *args: str, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*BERTH, "--config-dir", str(self.config), "-i", str(self.inventory), *args],
+                              capture_output=True, text=True, timeout=timeout, check=False)
+
+    def deploy(self) -> tuple[int, dict[str, Any], float, str]:
+        started = time.monotonic()
+        proc = self.berth("--json", "deploy", "--yes")
+        elapsed = time.monotonic() - started
+        try:
+            data = json.loads(proc.stdout)
+        except ValueError:
+            raise AssertionError(f"no JSON (exit {proc.returncode}): {proc.stdout[-2000:]}{proc.stderr[-3000:]}") \
+                from None
+        return proc.returncode, data, elapsed, proc.stderr
+
+
+def statuses(data: dict[str, Any]) -> dict[str, str]:
+    return {h["host"]: h["status"] for h in data["hosts"]}
+
+
+def in_netns(host: LabHost, *command: str, timeout: float = 30) -> str:
+    proc = subprocess.run(["ip", "netns", "exec", host.netns, *command], capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    assert proc.returncode == 0, f"{' '.join(command)} on {host.name}: {proc.stderr[-1000:]}"
+    return proc.stdout
+
+
+def vip_holders(lab: Lab) -> list[str]:
+    """The live hosts whose eth0 carries the VIP (a killed host's namespace keeps its addresses until `lab up`
+    boots it again, as a powered-off machine's configuration does: it holds nothing)."""
+    out = []
+    for host in lab.hosts:
+        if init_pid(host) is None:
+            continue
+        proc = subprocess.run(["ip", "netns", "exec", host.netns, "ip", "-o", "-4", "addr", "show"],
+                              capture_output=True, text=True, timeout=30, check=False)
+        if f" {VIP}/" in proc.stdout:
+            out.append(host.name)
+    return out
+
+
+def haproxy_servers(host: LabHost) -> dict[tuple[str, str], str]:
+    """(frontend, server) -> status from the host's HAProxy statistics (loopback of the host only)."""
+    csv = in_netns(host, "python3", "-c", "import urllib.request; print(urllib.request.urlopen("
+                   "'http://127.0.0.1:1984/;csv', timeout=5).read().decode())")
+    rows = [line.split(",") for line in csv.splitlines() if line and not line.startswith("#")]
+    return {(r[0], r[1]): r[17] for r in rows if r[1] not in ("FRONTEND", "BACKEND")}
+
+
+def issue_token(password: str) -> str:
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"name": "Default"}, "password": password}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
+    request = urllib.request.Request(f"{KEYSTONE}/auth/tokens", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return str(response.headers["X-Subject-Token"])
+
+
+def validate_token_on(host: LabHost, token: str) -> int:
+    """Status of GET /v3/auth/tokens on one controller's own Keystone (not through the VIP)."""
+    request = urllib.request.Request(f"http://{host.address}:5000/v3/auth/tokens",
+                                     headers={"X-Auth-Token": token, "X-Subject-Token": token})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+@dataclass
+class ClientLoop:
+    """Requests to `url` every `period` seconds in a thread: failures and the longest gap between successes."""
+
+    url: str
+    period: float = 0.2
+    results: list[tuple[float, bool]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                with urllib.request.urlopen(self.url, timeout=3) as response:
+                    ok = response.status < 500
+            except urllib.error.HTTPError as exc:
+                ok = exc.code < 500
+            except OSError:
+                ok = False
+            self.results.append((started, ok))
+            self._stop.wait(max(0.0, self.period - (time.monotonic() - started)))
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for _, ok in self.results if not ok)
+
+    @property
+    def longest_gap(self) -> float:
+        """Seconds between two successes with only failures between them (0: none failed)."""
+        gap, last_ok = 0.0, None
+        for at, ok in self.results:
+            if ok:
+                if last_ok is not None:
+                    gap = max(gap, at - last_ok)
+                last_ok = at
+        return gap if self.failed else 0.0
+
+
+def write_config(root: Path, lab: Lab) -> Path:
+    config = root / "etc"
+    config.mkdir(parents=True)
+    values = {"deployment_name": NAME, "docker_registry": lab.registry, "registry_port": PORT,
+              "internal_vip_address": VIP, **{enable_key(n): n in SERVICES for n in service_names()}}
+    (config / "globals.yml").write_text(yaml.safe_dump(values, sort_keys=False))
+    assert main(["--quiet", "--config-dir", str(config), "genpwd"]) == 0
+    return config
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    started = time.monotonic()
+    main(["lab", "down", "--name", NAME])
+    assert main(["lab", "up", "--hosts", str(len(HOSTS)), "--controllers", str(len(HOSTS)), "--name", NAME,
+                 "--cidr", CIDR, "--registry-port", str(PORT)]) == 0
+    lab = load_lab(NAME)
+    root = tmp_path_factory.mktemp("ha-cloud")
+    shutil.rmtree(Path("/var/lib/berth") / NAME, ignore_errors=True)
+    write_config(root, lab)
+    env = Cloud(lab, root)
+    env.refresh()
+    engine = connect()
+    try:
+        assert main(["--quiet", "--config-dir", str(env.config), "build", "--logs-dir", str(root / "logs"),
+                     *SERVICES, "registry"]) == 0
+        registry.start(engine, f"{lab.registry}/berth/registry:{TAG}", PORT, REGISTRY, volume=REGISTRY,
+                       extra_address=str(lab.machine_address))
+        registry.wait_ready(PORT)
+        assert main(["--quiet", "--config-dir", str(env.config), "push", *SERVICES]) == 0
+        code, data, elapsed, stderr = env.deploy()
+        print(f"HA deploy over {len(HOSTS)} controllers: {elapsed:.1f}s; timings {data['timings']}")
+        assert code == 0, json.dumps(data["hosts"], indent=1)[-4000:] + stderr[-3000:]
+        assert statuses(data) == dict.fromkeys(HOSTS, "deployed")
+        print(f"lab up to an HA control plane: {time.monotonic() - started:.1f}s")
+        yield env
+    finally:
+        main(["lab", "down", "--name", NAME])
+        registry.stop(engine, PORT, REGISTRY)
+        if engine.volume(REGISTRY) is not None:
+            engine.remove_volume(REGISTRY, force=True)
+        out = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True,
+                             text=True, check=True).stdout.split()
+        for ref in out:
+            if ref.startswith(f"{lab.registry}/"):
+                engine.remove_image(ref)
+
+
+def admin_password(env: Cloud) -> str:
+    return str(yaml.safe_load((env.config / "passwords.yml").read_text())["keystone_admin_password"])
+
+
+def test_the_vip_is_on_exactly_one_controller_and_every_controller_runs_the_apis(cloud: Cloud) -> None:
+    wait_for("keepalived to elect a VIP holder", 30, lambda: len(vip_holders(cloud.lab)) == 1, 0.5)
+    for host in cloud.lab.hosts:
+        assert running_on(host) >= CONTAINERS, host.name
+    servers = haproxy_servers(cloud.lab.hosts[0])
+    assert {s for (fe, s), status in servers.items() if fe == "keystone_api" and status == "UP"} == set(HOSTS)
+    # the database has one writer: the first controller, the others wait as backups
+    assert servers[("mariadb_mysql", "ha1")] == "UP"
+
+
+def test_tokens_issued_through_the_vip_are_valid_on_every_controller(cloud: Cloud) -> None:
+    token = issue_token(admin_password(cloud))
+    assert {h.name: validate_token_on(h, token) for h in cloud.lab.hosts} == dict.fromkeys(HOSTS, 200)
+
+
+def test_losing_the_vip_holder_moves_the_vip_and_the_apis_keep_answering(cloud: Cloud) -> None:
+    holder = vip_holders(cloud.lab)
+    assert len(holder) == 1
+    lost = cloud.lab.host(holder[0])
+    with ClientLoop(KEYSTONE) as loop:
+        time.sleep(3)
+        killed_at = time.monotonic()
+        assert main(["lab", "kill", "--name", NAME, lost.name]) == 0
+        wait_for("the VIP on another controller", 60,
+                 lambda: len(vip_holders(cloud.lab)) == 1 and vip_holders(cloud.lab)[0] != lost.name, 0.2)
+        moved = time.monotonic() - killed_at
+        time.sleep(10)
+    print(f"VIP failover after losing {lost.name}: {moved:.1f}s; client requests {len(loop.results)}, "
+          f"failed {loop.failed}, longest gap {loop.longest_gap:.1f}s")
+    assert moved < 30
+    assert all(ok for _, ok in loop.results[-20:]), "the API answers through the VIP again"
+
+
+def test_the_lost_controller_comes_back_and_the_next_deploy_is_green(cloud: Cloud) -> None:
+    assert main(["lab", "up", "--hosts", str(len(HOSTS)), "--name", NAME, "--cidr", CIDR, "--registry-port",
+                 str(PORT)]) == 0
+    cloud.refresh()
+    back = [h for h in cloud.lab.hosts if not CONTAINERS <= running_on(h)]
+    for host in back:
+        def restarted(h: LabHost = host) -> bool:
+            return CONTAINERS <= running_on(h)
+
+        wait_for(f"{host.name}'s engine restarting its containers", 120, restarted, 1.0)
+    code, data, elapsed, stderr = cloud.deploy()
+    print(f"deploy after the controller came back: {elapsed:.1f}s")
+    assert code == 0, json.dumps(data["hosts"], indent=1)[-3000:] + stderr[-2000:]
+    status = cloud.berth("status", "--json")
+    assert status.returncode == 0, status.stderr[-2000:]
+    rows = json.loads(status.stdout)["containers"]
+    assert {(r["host"], r["state"]) for r in rows} == {(h, "running") for h in HOSTS}
+    assert len(vip_holders(cloud.lab)) == 1
