@@ -30,7 +30,7 @@ from berth.errors import BerthError
 from berth.lifecycle.hostplans import host_plan, summary
 from berth.plan.codec import DecodeError, from_data
 from berth.plan.hostplan import HostPlan, write
-from berth.remote import targets
+from berth.remote import rolling, targets
 from berth.remote.ansible import TAIL, HostResult, run_playbook
 from berth.state.facts import HostFacts
 from berth.state.observe import OBSERVATION_VERSION
@@ -209,9 +209,38 @@ def apply_all(run: Run, plans: Mapping[str, HostPlan], serial: int | None, in_wa
         waves = targets.waves(pending, run.waits) if in_waves else [pending]
         if run.reverse:
             waves.reverse()
+        drains = {h: rolling.servers_to_drain(run.config, h, plans[h]) for h in pending} if in_waves else {}
         for number, wave in enumerate(waves, start=1):
-            for batch in targets.batches(wave, serial):
+            for batch in rolling.batches(wave, drains, serial):
+                servers = [s for h in batch for s in drains.get(h, [])]
+                _set_balancers(run, batch, "drain", servers)
                 _apply_batch(run, batch, number, Path(folder))
+                _set_balancers(run, batch, "ready", servers)
+
+
+def _set_balancers(run: Run, batch: list[str], state: str, servers: list[str]) -> None:
+    """Take the batch's servers out of every HAProxy (`drain`) or return them (`ready`); a balancer that cannot
+    be told keeps checking them itself, which is said and not fatal."""
+    if not servers:
+        return
+    for host in batch:
+        run.tell(host, "apply", f"{'draining' if state == 'drain' else 'returning'} {len(servers)} server(s) "
+                                f"in HAProxy")
+    started = time.monotonic()
+
+    def reachable(host: str) -> bool:
+        report = run.reports.get(host)
+        return report is None or report.status != "unreachable"
+
+    def run_on(args: Mapping[str, str]) -> Mapping[str, Any]:
+        return run_playbook("command", run.inventory, list(args), {**run.extravars(), "berth_args": dict(args)})
+
+    failed = rolling.set_state(run.config, run_on, state, servers, reachable)
+    run.timings[f"haproxy {state}"] = run.timings.get(f"haproxy {state}", 0.0) + time.monotonic() - started
+    for host in batch:
+        if failed:
+            run.tell(host, "apply", f"HAProxy on {', '.join(failed)} did not take `{state}`: its health checks "
+                                    "decide alone there")
 
 
 def _apply_batch(run: Run, batch: list[str], wave: int, folder: Path) -> None:

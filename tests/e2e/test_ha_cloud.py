@@ -46,9 +46,11 @@ VIP = "203.0.113.50"
 PORT = 4080
 REGISTRY = f"berth_registry_{NAME}"
 HOSTS = ("ha1", "ha2", "ha3")
-SERVICES = ("mariadb", "memcached", "keystone", "haproxy", "keepalived")
-CONTAINERS = {f"{NAME}-{c}" for c in ("mariadb", "memcached", "keystone", "haproxy", "keepalived")}
+SERVICES = ("mariadb", "memcached", "keystone", "glance", "haproxy", "keepalived")
+CONTAINERS = {f"{NAME}-{c}" for c in ("mariadb", "memcached", "keystone", "glance_api", "haproxy", "keepalived")}
 KEYSTONE = f"http://{VIP}:5000/v3"
+GLANCE = f"http://{VIP}:9292/healthcheck"
+ROLLED = ("keystone", "glance")  # upgraded one controller at a time under the client loops
 
 
 class Cloud:
@@ -247,6 +249,37 @@ def test_the_vip_is_on_exactly_one_controller_and_every_controller_runs_the_apis
 def test_tokens_issued_through_the_vip_are_valid_on_every_controller(cloud: Cloud) -> None:
     token = issue_token(admin_password(cloud))
     assert {h.name: validate_token_on(h, token) for h in cloud.lab.hosts} == dict.fromkeys(HOSTS, 200)
+
+
+def retag(lab: Lab, tag: str) -> None:
+    """The pushed images of ROLLED under a second tag in the lab's registry (an upgrade with the same content)."""
+    for image in ROLLED:
+        local = f"127.0.0.1:{PORT}/berth/{image}:{tag}"
+        subprocess.run(["docker", "tag", f"{lab.registry}/berth/{image}:{TAG}", local], check=True, timeout=60)
+        subprocess.run(["docker", "push", "-q", local], check=True, capture_output=True, timeout=300)
+        subprocess.run(["docker", "rmi", local], check=True, capture_output=True, timeout=60)
+
+
+def test_a_rolling_upgrade_behind_the_vip_fails_no_request(cloud: Cloud) -> None:
+    retag(cloud.lab, "ha-next")
+    started = time.monotonic()
+    with ClientLoop(KEYSTONE) as identity, ClientLoop(GLANCE) as images:
+        proc = cloud.berth("--json", "upgrade", "--tag", "ha-next", "--yes", *ROLLED, timeout=1800)
+        elapsed = time.monotonic() - started
+        time.sleep(2)
+    data = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else {}
+    print(f"rolling upgrade of {', '.join(ROLLED)} over {len(HOSTS)} controllers: {elapsed:.1f}s; timings "
+          f"{data.get('timings')}; requests {len(identity.results)} + {len(images.results)}, failed "
+          f"{identity.failed} + {images.failed}, longest gap {max(identity.longest_gap, images.longest_gap):.1f}s")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert [h["wave"] for h in data["hosts"]] == [1, 2, 2]
+    for host in cloud.lab.hosts:
+        out = subprocess.run(["docker", "-H", f"unix://{host.docker_socket}", "inspect", "--format",
+                              "{{.Config.Image}}", f"{NAME}-keystone", f"{NAME}-glance_api"],
+                             capture_output=True, text=True, check=True).stdout.split()
+        assert all(ref.endswith(":ha-next") for ref in out), (host.name, out)
+    assert identity.failed == 0 and images.failed == 0
+    assert len(identity.results) > 20 and len(images.results) > 20
 
 
 def test_losing_the_vip_holder_moves_the_vip_and_the_apis_keep_answering(cloud: Cloud) -> None:
