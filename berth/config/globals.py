@@ -58,6 +58,10 @@ class GlobalsBase(BaseModel):
     """Address family of the API address."""
     internal_vip_address: str | None = None
     """Address other services reach the control services at (a virtual IP); default: the first host's address."""
+    external_vip_address: str | None = None
+    """Address clients reach the APIs at (a second virtual IP, HAProxy); default: the internal VIP."""
+    enable_tls_external: bool = False
+    """HAProxy serves the APIs over TLS on the external VIP (`berth certificates`; docs/ha.md)."""
 
     # images
     docker_registry: str = ""
@@ -128,7 +132,20 @@ class GlobalsBase(BaseModel):
                                  "APIs on (an unused address of the control hosts' network)")
         return self
 
-    @field_validator("api_address", "internal_vip_address")
+    @model_validator(mode="after")
+    def _tls_on_its_own_vip(self) -> GlobalsBase:
+        """TLS is terminated by HAProxy on the external VIP; services keep plain HTTP on the internal one, so the
+        two cannot be the same address and port."""
+        if not self.enable_tls_external:
+            return self
+        if not getattr(self, "enable_haproxy", False):
+            raise ValueError("`enable_tls_external: true` needs `enable_haproxy: true`: HAProxy terminates TLS")
+        if not self.external_vip_address or self.external_vip_address == self.internal_vip_address:
+            raise ValueError("`enable_tls_external: true` needs an `external_vip_address` other than "
+                             "`internal_vip_address`: clients get TLS there, services keep HTTP on the internal VIP")
+        return self
+
+    @field_validator("api_address", "internal_vip_address", "external_vip_address")
     @classmethod
     def _an_ip_address(cls, value: str | None) -> str | None:
         """Reject host names early: services bind to or connect to this value, and a name would resolve

@@ -150,9 +150,24 @@ def gather(config_dir: Path, inventory_path: Path | None = None,
         return None, problems, warnings
     globals_, running, explicit = with_running_release(globals_)
     problems += unsupported_services(globals_.openstack_release, enabled_names(globals_))
+    problems += _tls(config_dir, globals_, passwords)
     if problems:
         return None, problems, warnings
     return Config(config_dir, globals_, passwords, inventory, running, explicit), problems, warnings
+
+
+def _tls(config_dir: Path, globals_: GlobalsBase, secrets: dict[str, Any]) -> list[str]:
+    """With TLS on the external VIP: the server certificate must cover it; it joins the secrets (masked)."""
+    from berth.config import certificates
+
+    if not globals_.enable_tls_external:
+        return []
+    try:
+        certificates.check(config_dir, [str(globals_.external_vip_address)])
+    except ConfigError as err:
+        return [f"{err.message} ({err.hint})"]
+    secrets[certificates.SECRET_KEY] = certificates.load(config_dir)
+    return []
 
 
 def enabled_names(globals_: GlobalsBase) -> list[str]:

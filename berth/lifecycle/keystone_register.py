@@ -95,12 +95,12 @@ class Registrar:
         existing = {e.interface: e for e in identity.endpoints(service_id=service.id, region_id=self.region)}
         for interface in item["interfaces"]:
             found = existing.get(interface)
+            url = item["urls"][interface]
             if found is None:
-                identity.create_endpoint(service_id=service.id, interface=interface, url=item["url"],
-                                         region_id=self.region)
+                identity.create_endpoint(service_id=service.id, interface=interface, url=url, region_id=self.region)
                 done.append(f"endpoint {service.name} {interface}")
-            elif found.url != item["url"]:
-                identity.update_endpoint(found, url=item["url"])
+            elif found.url != url:
+                identity.update_endpoint(found, url=url)
                 done.append(f"endpoint {service.name} {interface} url")
         return done
 

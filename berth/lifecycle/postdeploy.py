@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from berth.config import certificates
 from berth.config.loader import Config
 from berth.lifecycle.wiring import exports
 
@@ -34,6 +35,9 @@ def credentials(config: Config) -> dict[str, str]:
         "user_domain_name": "Default",
         "project_domain_name": "Default",
         "region_name": admin["region_name"],
+        # TLS on the external VIP: clients trust berth's CA (or the operator's), by path
+        **({"cacert": str(certificates.folder(config.config_dir) / certificates.CA_CERT)}
+           if config.globals.enable_tls_external else {}),
     }
 
 
@@ -48,14 +52,20 @@ def openrc_text(creds: dict[str, str]) -> str:
              f"export OS_PROJECT_NAME={quote(creds['project_name'])}",
              "export OS_USER_DOMAIN_NAME=Default", "export OS_PROJECT_DOMAIN_NAME=Default",
              f"export OS_REGION_NAME={quote(creds['region_name'])}", "export OS_IDENTITY_API_VERSION=3",
-             "export OS_INTERFACE=public", ""]
+             "export OS_INTERFACE=public"]
+    if creds.get("cacert"):
+        lines.append(f"export OS_CACERT={quote(creds['cacert'])}")
+    lines.append("")
     return "\n".join(lines)
 
 
 def clouds_text(creds: dict[str, str]) -> str:
     auth = {k: creds[k] for k in ("auth_url", "username", "password", "project_name", "user_domain_name",
                                   "project_domain_name")}
-    cloud = {"auth": auth, "region_name": creds["region_name"], "identity_api_version": 3, "interface": "public"}
+    cloud: dict[str, object] = {"auth": auth, "region_name": creds["region_name"], "identity_api_version": 3,
+                                "interface": "public"}
+    if creds.get("cacert"):
+        cloud["cacert"] = creds["cacert"]
     return yaml.safe_dump({"clouds": {CLOUD_NAME: cloud}}, sort_keys=False)
 
 

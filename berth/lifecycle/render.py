@@ -284,13 +284,25 @@ class Renderer:
         """The payload also says how to reach Keystone (keystone's exports: auth URL, admin, password by key)."""
         assert service.keystone is not None
         ctx = self._service_context(service)
-        data = self._value(service, service.keystone.model_dump(mode="json"), ctx)
+        raw = service.keystone.model_dump(mode="json")
+        data = self._value(service, {**raw, "endpoints": []}, ctx)
+        data["endpoints"] = [self._endpoint(service, e, ctx) for e in raw["endpoints"]]
         secrets = {u["password"]: sha256(str(self.config.passwords.get(u["password"], ""))) for u in data["users"]}
         where = {"auth_url": self.base_context.get("keystone_auth_url"), "admin": self.base_context.get("keystone_admin")}
         return DesiredStep(service=service.name, name="keystone-register", kind="register", host=self.host,
                            phase=service.keystone.phase, payload={**data, **where},
                            base=sha256(canonical_json({"data": data, "secrets": secrets})),
                            stamp_volumes=(volume_name(self.deployment, DB_VOLUME),))
+
+    def _endpoint(self, service: ServiceDef, spec: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+        """One catalog entry with a URL per interface: `public` at the external address and scheme (TLS on the
+        external VIP), the others at `service_address` over HTTP. The same URL everywhere without an external VIP."""
+        public = {**ctx, "service_address": wiring.public_address(self.config, service),
+                  "endpoint_scheme": wiring.public_scheme(self.config)}
+        internal = {**ctx, "endpoint_scheme": "http"}
+        urls = {i: self._value(service, spec["url"], public if i == "public" else internal)
+                for i in spec["interfaces"]}
+        return {"service": spec["service"], "interfaces": spec["interfaces"], "urls": urls}
 
     # --- templating ----------------------------------------------------------------------------------------------
 

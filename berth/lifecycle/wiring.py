@@ -139,6 +139,16 @@ def service_address(config: Config, service: ServiceDef) -> str | None:
     return host_address(config, hosts[0]) if hosts else None
 
 
+def public_address(config: Config, service: ServiceDef) -> str | None:
+    """Where clients reach `service`: the external VIP when set, else where other services do."""
+    return config.globals.external_vip_address or service_address(config, service)
+
+
+def public_scheme(config: Config) -> str:
+    """https when HAProxy terminates TLS on the external VIP."""
+    return "https" if config.globals.enable_tls_external else "http"
+
+
 # --- load balancing ---------------------------------------------------------------------------------------------
 
 
@@ -162,7 +172,7 @@ def loadbalancer(config: Config) -> list[dict[str, Any]]:
                         for h in hosts_for(config, group)]
             out.append({"name": f"{name}_{frontend.port}".replace("-", "_"), "service": name, "port": number,
                         "mode": frontend.mode, "check": frontend.check, "active_backup": frontend.active_backup,
-                        "timeout": frontend.timeout, "backends": backends})
+                        "timeout": frontend.timeout, "external": frontend.external, "backends": backends})
     return out
 
 
@@ -207,7 +217,8 @@ def _service_exports(config: Config, service: ServiceDef, values: Mapping[str, A
     address = service_address(config, service)
     if address is None:
         return {}
-    ctx: dict[str, Any] = {**values, "hosts": hosts, "address": address, "ports": service.port_numbers(values)}
+    ctx: dict[str, Any] = {**values, "hosts": hosts, "address": address, "ports": service.port_numbers(values),
+                           "public_address": public_address(config, service), "public_scheme": public_scheme(config)}
     out: dict[str, Any] = {}
     for key, spec in service.exports.items():
         out[key] = ctx[key] = _export(service, key, spec, ctx)

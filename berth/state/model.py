@@ -227,6 +227,7 @@ class Frontend(_Strict):
     `port` names one of the service's ports. `check`: an HTTP health check such as "GET /v3" (http mode), else a
     TCP connect. `active_backup`: one server takes every request, the others are backups in host order (a
     database: one writer at a time). `timeout`: seconds a request may take (uploads, long API calls).
+    `external`: clients reach it on the external VIP too (a database is for the services only).
     """
 
     port: str = Field(pattern=KEY_PATTERN)
@@ -234,6 +235,7 @@ class Frontend(_Strict):
     check: str | None = Field(None, pattern=r"^(GET|HEAD|OPTIONS) /\S*$")
     active_backup: bool = False
     timeout: int = Field(60, ge=1, le=86400)
+    external: bool = True  # also on the external VIP (TLS there with enable_tls_external); false: internal only
 
 
 class ExportFunction(_Strict):

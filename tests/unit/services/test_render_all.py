@@ -128,7 +128,7 @@ def test_step_payloads_say_where_to_connect(hosts: dict[str, DesiredState]) -> N
     register = steps["glance/keystone-register"].payload
     assert register["auth_url"] == f"http://{CONTROL}:5000/v3"
     assert register["admin"]["password_key"] == "keystone_admin_password"
-    assert register["endpoints"][0]["url"] == f"http://{CONTROL}:9292"
+    assert register["endpoints"][0]["urls"] == {"public": f"http://{CONTROL}:9292", "internal": f"http://{CONTROL}:9292"}
 
 
 def test_discover_hosts_waits_only_for_computes_deployed_with_it(hosts: dict[str, DesiredState],
