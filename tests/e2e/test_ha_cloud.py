@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import ssl
 import subprocess
 import threading
 import time
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
+import openstack
 import pytest
 import yaml
 
@@ -43,6 +45,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
 NAME = "ha"  # lab and deployment
 CIDR = "203.0.113.0/26"
 VIP = "203.0.113.50"
+EXTERNAL_VIP = "203.0.113.51"  # clients: TLS terminated by HAProxy with berth's private CA
 PORT = 4080
 REGISTRY = f"berth_registry_{NAME}"
 HOSTS = ("ha1", "ha2", "ha3")
@@ -189,9 +192,11 @@ def write_config(root: Path, lab: Lab) -> Path:
     config = root / "etc"
     config.mkdir(parents=True)
     values = {"deployment_name": NAME, "docker_registry": lab.registry, "registry_port": PORT,
-              "internal_vip_address": VIP, **{enable_key(n): n in SERVICES for n in service_names()}}
+              "internal_vip_address": VIP, "external_vip_address": EXTERNAL_VIP, "enable_tls_external": True,
+              **{enable_key(n): n in SERVICES for n in service_names()}}
     (config / "globals.yml").write_text(yaml.safe_dump(values, sort_keys=False))
     assert main(["--quiet", "--config-dir", str(config), "genpwd"]) == 0
+    assert main(["--quiet", "--config-dir", str(config), "certificates"]) == 0
     return config
 
 
@@ -250,6 +255,24 @@ def test_the_vip_is_on_exactly_one_controller_and_every_controller_runs_the_apis
 def test_tokens_issued_through_the_vip_are_valid_on_every_controller(cloud: Cloud) -> None:
     token = issue_token(admin_password(cloud))
     assert {h.name: validate_token_on(h, token) for h in cloud.lab.hosts} == dict.fromkeys(HOSTS, 200)
+
+
+def test_clients_get_tls_on_the_external_vip_with_the_ca_post_deploy_names(cloud: Cloud) -> None:
+    assert cloud.berth("post-deploy").returncode == 0
+    clouds = yaml.safe_load((cloud.config / "clouds.yaml").read_text())["clouds"]["berth-admin"]
+    assert clouds["auth"]["auth_url"] == f"https://{EXTERNAL_VIP}:5000/v3"
+    trusted = ssl.create_default_context(cafile=clouds["cacert"])
+    with urllib.request.urlopen(clouds["auth"]["auth_url"], context=trusted, timeout=10) as response:
+        assert response.status == 200
+    with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):  # a client without the CA
+        urllib.request.urlopen(clouds["auth"]["auth_url"], context=ssl.create_default_context(), timeout=10)
+    sdk: Any = openstack.connect(cloud="berth-admin", load_yaml_config=False, load_envvars=False,
+                            auth=clouds["auth"], cacert=clouds["cacert"], identity_api_version="3",
+                            region_name=clouds["region_name"])
+    public = {e.interface: e.url for e in sdk.identity.endpoints()
+              if e.service_id == sdk.identity.find_service("glance").id}
+    assert public == {"public": f"https://{EXTERNAL_VIP}:9292", "internal": f"http://{VIP}:9292"}
+    assert sdk.image.get("/healthcheck").status_code == 200  # through the catalog's https endpoint
 
 
 def retag(lab: Lab, tag: str) -> None:
