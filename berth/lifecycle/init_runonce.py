@@ -118,7 +118,7 @@ def connect_cloud(config: Config) -> Any:
     entry = yaml.safe_load((config.config_dir / CLOUDS).read_text())["clouds"][CLOUD_NAME]
     conn = openstack.connect(load_yaml_config=False, load_envvars=False, auth=entry["auth"],
                              region_name=entry.get("region_name"), identity_api_version="3",
-                             interface=entry.get("interface", "public"))
+                             interface=entry.get("interface", "public"), cacert=entry.get("cacert"))
     try:
         conn.authorize()
     except Exception as exc:

@@ -52,7 +52,10 @@ class Registrar:
                 import openstack
 
                 wait_reachable(self.auth["auth_url"])
+                # berth is a service of the cloud: the internal endpoints (the public ones may be TLS with a CA
+                # only clients are given)
                 self._conn = openstack.connect(**self.auth, region_name=self.region, identity_api_version="3",
+                                               interface="internal",
                                                load_yaml_config=False, load_envvars=False)
             return self._conn
 
