@@ -175,7 +175,7 @@ def test_a_killed_node_rejoins_with_the_rows_written_meanwhile(env: dict[str, An
     wait_for("node 3 rejoining", 300, lambda: synced(three, 3), 1.0)
     print(f"killed node rejoined {time.monotonic() - started:.1f}s after its host booted")
     assert rows(three) == env["rows"]
-    proc, elapsed = deploy(env)
+    proc, _ = deploy(env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "started from" not in proc.stdout  # a running cluster is never recovered
     assert all(synced(h, 3) for h in (one, two, three))
