@@ -15,7 +15,7 @@ from typing import Any
 
 from berth.engine import labels
 from berth.engine.base import ContainerInfo, Engine
-from berth.errors import DeployError
+from berth.errors import DeployError, EngineError
 from berth.lifecycle.render import (
     CONFIG_MOUNT,
     DB_CONTAINER,
@@ -56,7 +56,10 @@ class Node:
         out: dict[str, Any] = {"container": found.state if found else None,
                                "volume": self.engine.volume(self.volume) is not None}
         if found is not None and found.running:
-            result = self.engine.exec(found.name, ["mariadb", "-uroot", "-N", "-B", "-e", STATUS_SQL])
+            try:
+                result = self.engine.exec(found.name, ["mariadb", "-uroot", "-N", "-B", "-e", STATUS_SQL])
+            except EngineError:  # it stopped or restarted since it was looked at: it serves nothing
+                return out
             if result.code == 0:
                 rows = dict(line.split("\t", 1) for line in result.output.splitlines() if "\t" in line)
                 out.update(state=rows.get("wsrep_local_state_comment", ""),
