@@ -167,3 +167,20 @@ def test_position_reads_grastate_and_recovers_an_unknown_seqno(galera: ModuleTyp
 def test_the_recovered_position_is_read_from_mariadbs_log(galera: ModuleType) -> None:
     line = f"2026-12-02  1:11:12 0 [Note] WSREP: Recovered position: {UUID}:1234"
     assert galera.POSITION.findall(line) == [(UUID, "1234")]
+
+
+def test_a_waiting_node_stops_at_once_on_sigterm(tmp_path: Path) -> None:
+    """PID 1 of its container ignores SIGTERM without a handler: `docker stop` would wait the whole timeout."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = cnf(tmp_path, f"127.0.0.1:{closed_port()}", False)  # a joiner with no peer: it waits
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), "start", "true", f"--defaults-file={path}"],
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=5) == 143
+    assert "stopped while waiting" in (proc.stderr.read() if proc.stderr else "")
