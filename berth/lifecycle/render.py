@@ -160,13 +160,13 @@ class Renderer:
         # privsep_preload entries are templates too (a package of one release only); "" drops an entry
         preload = [p for p in self._value(service, d.privsep_preload, ctx) if p]
         files["config.json"] = _config_json(service.name, d.model_copy(update={"privsep_preload": preload}),
-                                            self._value(service, d.command, ctx))
+                                            _argv(self._value(service, d.command, ctx)))
         ref = image_ref(self.config, d.image, self.pins.get(service.name))
         ready = d.healthcheck.ready_log if d.healthcheck else None
         return DesiredContainer(
             key=key, service=service.name, name=container_name(self.deployment, key), host=self.host, image=ref,
             image_id=self.images.get(ref), spec=self._spec(service, key, d, ref, ctx), files=files,
-            health=tuple(self._value(service, d.healthcheck.test, ctx)) if d.healthcheck else (),
+            health=tuple(_argv(self._value(service, d.healthcheck.test, ctx))) if d.healthcheck else (),
             health_timeout=d.healthcheck.wait_timeout if d.healthcheck else 60.0, stop_timeout=d.stop_timeout,
             swap=d.swap, ready_log=ready, restart_with=tuple(d.restart_with),
         )
@@ -180,7 +180,8 @@ class Renderer:
         health = None
         if d.healthcheck:
             h = d.healthcheck
-            health = {"test": ["CMD", "berth-health", *self._value(service, h.test, ctx)], "interval": h.interval,
+            test = _argv(self._value(service, h.test, ctx))
+            health = {"test": ["CMD", "berth-health", *test], "interval": h.interval,
                       "timeout": h.timeout, "retries": h.retries, "start_period": h.start_period}
         return {
             "image": ref,
@@ -267,7 +268,7 @@ class Renderer:
         files.update(self._files(service, step.container, step.config, ctx))
         d = definition.model_copy(update={"config": definition.config + step.config, "log_file": None,
                                           "privsep_preload": [], "user": step.user or definition.user})
-        files["config.json"] = _config_json(service.name, d, self._value(service, step.command, ctx))
+        files["config.json"] = _config_json(service.name, d, _argv(self._value(service, step.command, ctx)))
         key = f"{step.container}--{step.name}"
         spec = dict(base.spec)
         spec["volumes"] = [f"{self.config.deployment_dir / 'config' / key}:{CONFIG_MOUNT}:ro", *base.spec["volumes"][1:]]
@@ -338,6 +339,12 @@ def _environment(folder: str) -> jinja2.Environment:
     loader = jinja2.FileSystemLoader([folder, str(SHARED_TEMPLATES)])
     return jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                               autoescape=False)
+
+
+def _argv(value: Any) -> Any:
+    """A rendered command or health test: list items that render to "" are dropped, so one item can be
+    conditional (mariadb's Galera start wrapper exists only in a cluster). A shell string stays as it is."""
+    return [item for item in value if item != ""] if isinstance(value, list) else value
 
 
 def _config_json(service: str, d: ContainerDef, command: Any) -> str:

@@ -146,6 +146,8 @@ def deploy_cmd(app: AppContext, plan_only: bool, yes: bool, skip_prechecks: bool
     from berth.cli.many import deploy_many, is_remote
 
     if is_remote(config):
+        if not plan_only:
+            _galera_first(app, selected)
         deploy_many(app, selected, limit, serial, plan_only, yes)
         return
     if limit or serial:
@@ -176,6 +178,23 @@ def deploy_cmd(app: AppContext, plan_only: bool, yes: bool, skip_prechecks: bool
     raise_for(outcome)
     app.echo(f"deployed in {outcome.elapsed:.1f}s (one-shot steps {outcome.timings.steps:.1f}s, "
              f"health waits {outcome.timings.health:.1f}s)")
+
+
+def _galera_first(app: AppContext, selected: list[str] | None) -> None:
+    """A MariaDB Galera cluster whose nodes all stopped starts again from its most advanced node before anything
+    is applied (`berth mariadb-recovery`): each node alone waits for a peer and would never start."""
+    from berth.lifecycle.galera import is_cluster
+    from berth.remote.galera import recover
+
+    if (selected is not None and "mariadb" not in selected) or not is_cluster(app.config):
+        return
+    assert app.inventory is not None
+    lines: list[str] = []
+    choice = recover(app.config, Path(app.inventory), lines.append)
+    if choice is not None:
+        for line in lines:
+            app.echo(f"mariadb: {line}")
+        app.echo(f"mariadb: the cluster runs again, started from {choice.host}")
 
 
 def _offline_plans(app: AppContext, selected: list[str] | None, folder: Path | None) -> None:
