@@ -18,7 +18,7 @@ from typing import Any
 
 from berth.config.loader import Config
 from berth.errors import DeployError
-from berth.lifecycle.wiring import exports, hosts_for
+from berth.lifecycle.wiring import container_hosts, exports
 from berth.state.model import load_service
 
 NO_CLUSTER = "00000000-0000-0000-0000-000000000000"
@@ -89,7 +89,7 @@ class Choice:
 
 def cluster_hosts(config: Config) -> list[str]:
     """The hosts of the mariadb container's group, in inventory order (the first one starts a new cluster)."""
-    return hosts_for(config, load_service("mariadb").containers["mariadb"].group)
+    return container_hosts(config, load_service("mariadb"), "mariadb")
 
 
 def is_cluster(config: Config) -> bool:

@@ -57,10 +57,6 @@ def enabled_services(config: Config) -> list[ServiceDef]:
     return [load_service(n) for n in deployable_services() if is_enabled(config.globals, n)]
 
 
-def hosts_for(config: Config, group: str) -> list[str]:
-    return wiring.hosts_for(config, group)
-
-
 def readable_files(config: Config) -> set[tuple[str, str, str]]:
     """(service, container, file name) of every generated file an override may target (`config validate`)."""
     out: set[tuple[str, str, str]] = set()
@@ -109,7 +105,7 @@ class Renderer:
         """The base context plus `service_address` (where other hosts reach this service: VIP or first host),
         `ports` (its named ports) and `container_hosts` (container key -> names of the hosts running it, e.g. for
         a once-only step that waits for every compute host)."""
-        hosts = {key: hosts_for(self.config, d.group) for key, d in service.containers.items()}
+        hosts = {key: wiring.container_hosts(self.config, service, key) for key in service.containers}
         return {**self.base_context, "service": service.name, "container_hosts": hosts,
                 "ports": service.port_numbers(self.base_context),
                 "service_address": wiring.service_address(self.config, service), **extra}
@@ -146,7 +142,7 @@ class Renderer:
         for key, definition in service.containers.items():
             if not self._in_release(definition.releases):
                 continue
-            if self.host in hosts_for(self.config, definition.group):
+            if self.host in wiring.container_hosts(self.config, service, key):
                 out[key] = self._container(service, key, definition)
         return out
 
@@ -236,7 +232,7 @@ class Renderer:
         registration) onto the first host of the container's group only, per-host steps onto every one."""
         if container is None:
             return False
-        hosts = hosts_for(self.config, service.containers[container].group)
+        hosts = wiring.container_hosts(self.config, service, container)
         return self.host in hosts if scope == "host" else hosts[:1] == [self.host]
 
     def _steps(self, service: ServiceDef, containers: dict[str, DesiredContainer]) -> list[DesiredStep]:

@@ -97,8 +97,8 @@ def host_problems(config: Config) -> list[str]:
     """Every host that runs containers needs an address and well-typed variables; found without contacting it."""
     if config.inventory is None or config.inventory.is_all_in_one:
         return []
-    groups = {d.group for name in deployable_services() for d in load_service(name).containers.values()}
-    hosts = dict.fromkeys(h for g in sorted(groups) for h in hosts_for(config, g))
+    hosts = dict.fromkeys(h for name in deployable_services() for key in load_service(name).containers
+                          for h in container_hosts(config, load_service(name), key))
     problems = []
     for name in hosts:
         try:
@@ -125,10 +125,23 @@ def hosts_for(config: Config, group: str) -> list[str]:
     return list(dict.fromkeys(h for name in group.split(":") for h in inventory.hosts_in(name.strip())))
 
 
+def container_hosts(config: Config, service: ServiceDef, key: str) -> list[str]:
+    """Hosts running container `key` of `service`: an inventory group named after the container (`[mariadb]`,
+    `[nova-api]`: underscores as dashes, as Kolla names them) when the inventory has one with hosts, else the
+    container's role group (`control`, `compute`, ...). So an operator narrows one container to some hosts, e.g.
+    the database on one controller, without touching the service folder."""
+    inventory = config.inventory
+    if inventory is not None:
+        own = inventory.hosts_in(key.replace("_", "-"))
+        if own:
+            return own
+    return hosts_for(config, service.containers[key].group)
+
+
 def service_hosts(config: Config, service: ServiceDef) -> list[str]:
-    """Hosts others reach the service on: those of the group running its main container."""
+    """Hosts others reach the service on: those running its main container."""
     main = service.main_container
-    return hosts_for(config, service.containers[main].group) if main else []
+    return container_hosts(config, service, main) if main else []
 
 
 def service_address(config: Config, service: ServiceDef) -> str | None:
@@ -167,9 +180,8 @@ def loadbalancer(config: Config) -> list[dict[str, Any]]:
         containers = {p.name: p.container for p in service.ports if p.name}
         for frontend in service.loadbalancer:
             number = numbers[frontend.port]
-            group = service.containers[containers[frontend.port]].group
             backends = [{"name": h, "address": host_address(config, h), "port": number}
-                        for h in hosts_for(config, group)]
+                        for h in container_hosts(config, service, containers[frontend.port])]
             out.append({"name": f"{name}_{frontend.port}".replace("-", "_"), "service": name, "port": number,
                         "mode": frontend.mode, "check": frontend.check, "active_backup": frontend.active_backup,
                         "timeout": frontend.timeout, "external": frontend.external, "backends": backends})

@@ -32,7 +32,7 @@ def balancer_hosts(config: Config) -> list[str]:
     if not is_enabled(config.globals, "haproxy"):
         return []
     service = load_service("haproxy")
-    return wiring.hosts_for(config, service.containers["haproxy"].group)
+    return wiring.container_hosts(config, service, "haproxy")
 
 
 def servers_to_drain(config: Config, host: str, plan: HostPlan) -> list[str]:

@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping, Sequence
 from berth.config.loader import Config
 from berth.errors import ConfigError
 from berth.lifecycle.render import enabled_services
-from berth.lifecycle.wiring import hosts_for
+from berth.lifecycle.wiring import container_hosts
 from berth.state.model import ServiceDef
 
 
@@ -27,8 +27,8 @@ def services_by_host(config: Config, selected: Collection[str] | None = None) ->
     for service in enabled_services(config):
         if selected is not None and service.name not in selected:
             continue
-        for container in service.containers.values():
-            for host in hosts_for(config, container.group):
+        for key in service.containers:
+            for host in container_hosts(config, service, key):
                 out.setdefault(host, set()).add(service.name)
     rank = {h: n for n, h in enumerate(inventory_order)}
     return {h: out[h] for h in sorted(out, key=lambda h: rank.get(h, 0))}
@@ -37,7 +37,7 @@ def services_by_host(config: Config, selected: Collection[str] | None = None) ->
 def bootstrap_host(config: Config, service: ServiceDef) -> str | None:
     """Where the service's deployment-wide steps run: the first host of its main container's group."""
     main = service.main_container
-    hosts = hosts_for(config, service.containers[main].group) if main else []
+    hosts = container_hosts(config, service, main) if main else []
     return hosts[0] if hosts else None
 
 

@@ -68,7 +68,9 @@ def both_in_control(lab: Lab) -> str:
 def write_config(root: Path, lab: Lab) -> Path:
     config_dir = root / "etc"
     config_dir.mkdir()
-    values = {"deployment_name": NAME, "docker_registry": lab.registry, "registry_port": PORT,
+    # two independent servers, not a Galera cluster: two nodes lose quorum when one host is lost, and this module
+    # tests the fan-out of berth's commands (Galera and losing a controller: tests/e2e/test_ha_cloud.py)
+    values = {"deployment_name": NAME, "docker_registry": lab.registry, "registry_port": PORT, "mariadb_cluster": False,
               **{enable_key(n): n in SERVICES for n in service_names()}}
     (config_dir / "globals.yml").write_text(yaml.safe_dump(values, sort_keys=False))
     assert main(["--quiet", "--config-dir", str(config_dir), "genpwd"]) == 0

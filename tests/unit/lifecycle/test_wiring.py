@@ -118,3 +118,20 @@ def test_an_export_that_is_one_expression_keeps_its_type(tmp_path: Path) -> None
     ex = wiring.exports(load_config(make_config_dir(tmp_path)))
     assert ex["database_port"] == 3306 and ex["rabbitmq_port"] == 5672 and ex["nova_metadata_port"] == 8775
     assert isinstance(ex["keystone_admin"], dict) and ex["keystone_admin"]["username"] == "admin"
+
+
+def test_an_inventory_group_named_after_a_container_narrows_it(tmp_path: Path) -> None:
+    """Kolla's per-service groups: `[mariadb]` runs the database on some controllers only."""
+    from berth.lifecycle.render import Renderer
+
+    root = make_config_dir(tmp_path)
+    (root / "multinode").write_text("[control]\nctl1 ansible_host=198.51.100.11\nctl2 ansible_host=198.51.100.12\n"
+                                    "[mariadb]\nctl2\n[network:children]\ncontrol\n[compute]\n"
+                                    "cmp1 ansible_host=198.51.100.14\n[storage]\n[monitoring]\n[deployment]\n")
+    config = three_hosts(root)
+    mariadb = load_service("mariadb")
+    assert wiring.container_hosts(config, mariadb, "mariadb") == ["ctl2"]
+    assert wiring.container_hosts(config, load_service("keystone"), "keystone") == ["ctl1", "ctl2"]
+    assert wiring.exports(config)["database_host"] == "198.51.100.12"
+    assert "mariadb" not in {c.key for c in Renderer(config, {}, "ctl1").render().containers}
+    assert "mariadb" in {c.key for c in Renderer(config, {}, "ctl2").render().containers}
