@@ -218,12 +218,17 @@ def write_config(root: Path, lab: Lab) -> Path:
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    yield from ha_cloud(tmp_path_factory.mktemp("ha-cloud"))
+
+
+def ha_cloud(root: Path) -> Iterator[Cloud]:
+    """The lab, its registry and images, and the deployed HA control plane; everything removed at the end
+    (bench/bench_ha.py uses it too)."""
     started = time.monotonic()
     main(["lab", "down", "--name", NAME])
     assert main(["lab", "up", "--hosts", str(len(HOSTS)), "--controllers", str(len(HOSTS)), "--name", NAME,
                  "--cidr", CIDR, "--registry-port", str(PORT)]) == 0
     lab = load_lab(NAME)
-    root = tmp_path_factory.mktemp("ha-cloud")
     shutil.rmtree(Path("/var/lib/berth") / NAME, ignore_errors=True)
     write_config(root, lab)
     env = Cloud(lab, root)
