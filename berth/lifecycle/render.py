@@ -182,7 +182,7 @@ class Renderer:
         return {
             "image": ref,
             "network_mode": "host",
-            "environment": self._value(service, d.environment, ctx),
+            "environment": _environment_values(self._value(service, d.environment, ctx)),
             "volumes": binds,
             "cap_add": sorted(d.cap_add),
             "privileged": bool(d.privileged and g.container_privileged),
@@ -240,11 +240,18 @@ class Renderer:
         out = [self._database_step(service, db) for db in service.databases] if once else []
         for step in service.steps:
             if step.container in containers and self._in_release(step.releases) \
-                    and self._runs_here(service, step.container, step.scope):
+                    and self._runs_here(service, step.container, step.scope) and self._wanted(service, step):
                 out.append(self._oneshot(service, step, containers[step.container]))
         if service.keystone is not None and once:
             out.append(self._register_step(service))
         return out
+
+    def _wanted(self, service: ServiceDef, step: Step) -> bool:
+        """A step's `when:` condition (e.g. RabbitMQ's queue growth only in a cluster); no condition: wanted."""
+        if step.when is None:
+            return True
+        rendered = str(self._value(service, step.when, self._service_context(service, container=step.container)))
+        return rendered.strip().lower() not in {"", "false", "0", "no"}
 
     def _database_step(self, service: ServiceDef, db: Any) -> DesiredStep:
         """Where MariaDB is (its exports) travels with the step; the stamp covers only what the step creates, so
@@ -268,7 +275,8 @@ class Renderer:
         key = f"{step.container}--{step.name}"
         spec = dict(base.spec)
         spec["volumes"] = [f"{self.config.deployment_dir / 'config' / key}:{CONFIG_MOUNT}:ro", *base.spec["volumes"][1:]]
-        spec["environment"] = {**base.spec["environment"], **self._value(service, step.environment, ctx)}
+        spec["environment"] = {**base.spec["environment"],
+                               **_environment_values(self._value(service, step.environment, ctx))}
         spec.update(restart="no", healthcheck=None)
         container = DesiredContainer(key=key, service=service.name, name=container_name(self.deployment, key),
                                      host=self.host, image=base.image, image_id=base.image_id, spec=spec, files=files)
@@ -341,6 +349,12 @@ def _argv(value: Any) -> Any:
     """A rendered command or health test: list items that render to "" are dropped, so one item can be
     conditional (mariadb's Galera start wrapper exists only in a cluster). A shell string stays as it is."""
     return [item for item in value if item != ""] if isinstance(value, list) else value
+
+
+def _environment_values(values: Mapping[str, str]) -> dict[str, str]:
+    """A variable that renders to "" is left out, as "" volumes and devices are: a conditional variable
+    (RabbitMQ's long node names only in a cluster) leaves the other case's container exactly as it was."""
+    return {k: v for k, v in values.items() if v != ""}
 
 
 def _config_json(service: str, d: ContainerDef, command: Any) -> str:

@@ -127,6 +127,9 @@ class Step(_Strict):
     # host: on every host running `container` (it prepares something local to that host)
     scope: Literal["deployment", "host"] = "deployment"
     releases: list[Literal["epoxy", "zed"]] | None = None  # only these OpenStack releases run it (None: every one)
+    # A template: the step exists only where it renders true (not "", "false", "0" or "no"), e.g. only when the
+    # service's group has several hosts. A step that is absent on one host leaves that host's plan as it was.
+    when: str | None = None
 
 
 class Database(_Strict):
