@@ -140,7 +140,9 @@ def test_one_deploy_forms_one_cluster_of_the_three_hosts(env: dict[str, Any]) ->
         status = cluster_status(host)
         assert set(status["running_nodes"]) == everyone, (host.name, status)
         assert set(status["disk_nodes"]) == everyone
-        assert docker_on(host, "inspect", "-f", "{{.State.Health.Status}}", CONTAINER).strip() == "healthy"
+        # the engine's own probe (every 30 s) agrees with the one berth ran before it went on
+        wait_for(f"{host.name}'s engine calling {CONTAINER} healthy", 90, lambda h=host: docker_on(
+            h, "inspect", "-f", "{{.State.Health.Status}}", CONTAINER).strip() == "healthy", 3.0)
         assert node(host) in ctl(host, "rabbitmqctl", "-q", "eval", "node().")
     # the user and vhost were made once, by the node that formed the cluster, and every node serves them
     assert [u["user"] for u in json.loads(ctl(hosts[2], "rabbitmqctl", "-q", "list_users", "--formatter", "json"))
