@@ -11,6 +11,7 @@ machine playing three hosts.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shlex
@@ -113,6 +114,10 @@ def running_nodes(host: LabHost) -> set[str]:
         return set()
 
 
+def healthy(host: LabHost) -> bool:
+    return docker_on(host, "inspect", "-f", "{{.State.Health.Status}}", CONTAINER).strip() == "healthy"
+
+
 def quorum_members(host: LabHost) -> dict[str, Any]:
     """The probe queue as a node sees it: its leader and members."""
     rows = json.loads(ctl(host, "rabbitmqctl", "-q", "list_queues", "name", "type", "leader", "members",
@@ -141,8 +146,7 @@ def test_one_deploy_forms_one_cluster_of_the_three_hosts(env: dict[str, Any]) ->
         assert set(status["running_nodes"]) == everyone, (host.name, status)
         assert set(status["disk_nodes"]) == everyone
         # the engine's own probe (every 30 s) agrees with the one berth ran before it went on
-        wait_for(f"{host.name}'s engine calling {CONTAINER} healthy", 90, lambda h=host: docker_on(
-            h, "inspect", "-f", "{{.State.Health.Status}}", CONTAINER).strip() == "healthy", 3.0)
+        wait_for(f"{host.name}'s engine calling {CONTAINER} healthy", 90, functools.partial(healthy, host), 3.0)
         assert node(host) in ctl(host, "rabbitmqctl", "-q", "eval", "node().")
     # the user and vhost were made once, by the node that formed the cluster, and every node serves them
     assert [u["user"] for u in json.loads(ctl(hosts[2], "rabbitmqctl", "-q", "list_users", "--formatter", "json"))
