@@ -2,7 +2,8 @@
 
 ha1, ha2 and ha3 are all controllers: HAProxy on each serves every API on the internal VIP, Keepalived holds the
 VIP on one of them (VRRP, unicast), and each API runs on all three. Checked with real clients through the VIP:
-the VIP is on exactly one host; every API answers through it with each controller's server up in HAProxy;
+the VIP is on exactly one host; every API answers through it with each controller's server up in HAProxy; MariaDB
+is one Galera cluster and RabbitMQ one cluster over the three;
 tokens issued by one controller are accepted by the others (shared Fernet keys); the VIP holder lost at once
 (`berth lab kill`, a power cut) while a client loops on the VIP: the VIP moves, the failed requests and the
 longest gap are counted; the host booted again rejoins, and the next deploy leaves every host green.
@@ -36,7 +37,7 @@ from berth.remote.lab import load_lab
 from berth.remote.labplan import Lab, LabHost
 from berth.remote.labsys import init_pid
 from berth.services.registry import enable_key, service_names
-from tests.labs import running_on
+from tests.labs import docker_on, running_on
 from tests.sandbox import BERTH, TAG, wait_for
 
 pytest.importorskip("ansible_runner")
@@ -49,8 +50,9 @@ EXTERNAL_VIP = "203.0.113.51"  # clients: TLS terminated by HAProxy with berth's
 PORT = 4080
 REGISTRY = f"berth_registry_{NAME}"
 HOSTS = ("ha1", "ha2", "ha3")
-SERVICES = ("mariadb", "memcached", "keystone", "glance", "haproxy", "keepalived")
-CONTAINERS = {f"{NAME}-{c}" for c in ("mariadb", "memcached", "keystone", "glance_api", "haproxy", "keepalived")}
+SERVICES = ("mariadb", "rabbitmq", "memcached", "keystone", "glance", "haproxy", "keepalived")
+CONTAINERS = {f"{NAME}-{c}" for c in ("mariadb", "rabbitmq", "memcached", "keystone", "glance_api", "haproxy",
+                                      "keepalived")}
 KEYSTONE = f"http://{VIP}:5000/v3"
 GLANCE = f"http://{VIP}:9292/healthcheck"
 ROLLED = ("keystone", "glance")  # upgraded one controller at a time under the client loops
@@ -116,6 +118,13 @@ def haproxy_servers(host: LabHost) -> dict[tuple[str, str], str]:
                    "'http://127.0.0.1:1984/;csv', timeout=5).read().decode())")
     rows = [line.split(",") for line in csv.splitlines() if line and not line.startswith("#")]
     return {(r[0], r[1]): r[17] for r in rows if r[1] not in ("FRONTEND", "BACKEND")}
+
+
+def rabbit_running(host: LabHost) -> set[str]:
+    """The RabbitMQ nodes running in the cluster, as the host's node sees it."""
+    out = docker_on(host, "exec", "-u", "rabbitmq", f"{NAME}-rabbitmq", "rabbitmqctl", "-q", "cluster_status",
+                    "--formatter", "json", timeout=90)
+    return set(json.loads(out)["running_nodes"])
 
 
 def issue_token(password: str, timeout: float = 10) -> str:
@@ -271,6 +280,8 @@ def test_the_vip_is_on_exactly_one_controller_and_every_controller_runs_the_apis
     assert {s for (fe, s), status in servers.items() if fe == "keystone_api" and status == "UP"} == set(HOSTS)
     # the database has one writer: the first controller, the others wait as backups
     assert servers[("mariadb_mysql", "ha1")] == "UP"
+    assert cluster_size(cloud) == len(HOSTS)  # one Galera cluster
+    assert len(rabbit_running(cloud.lab.hosts[2])) == len(HOSTS)  # one RabbitMQ cluster
 
 
 def test_tokens_issued_through_the_vip_are_valid_on_every_controller(cloud: Cloud) -> None:
@@ -288,7 +299,7 @@ def test_clients_get_tls_on_the_external_vip_with_the_ca_post_deploy_names(cloud
         assert response.status == 200
     with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):  # a client without the CA
         urllib.request.urlopen(clouds["auth"]["auth_url"], context=ssl.create_default_context(), timeout=10)
-    sdk: Any = openstack.connect(cloud="berth-admin", load_yaml_config=False, load_envvars=False,
+    sdk: Any = openstack.connect(load_yaml_config=False, load_envvars=False,
                             auth=clouds["auth"], cacert=clouds["cacert"], identity_api_version="3",
                             region_name=clouds["region_name"])
     public = {e.interface: e.url for e in sdk.identity.endpoints()
@@ -368,6 +379,8 @@ def test_the_lost_controller_comes_back_and_the_next_deploy_is_green(cloud: Clou
     assert {(r["host"], r["state"]) for r in rows} == {(h, "running") for h in HOSTS}
     assert len(vip_holders(cloud.lab)) == 1
     assert cluster_size(cloud) == len(HOSTS)  # the lost node rejoined Galera
+    wait_for("the lost RabbitMQ node back in the cluster", 120,
+             lambda: len(rabbit_running(cloud.lab.hosts[0])) == len(HOSTS), 2.0)
 
 
 def database(cloud: Cloud) -> Any:
