@@ -37,7 +37,7 @@ from berth.services.registry import enable_key, service_names
 from tests.sandbox import BERTH, TAG, wait_for
 
 pytest.importorskip("ansible_runner")
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.integration, pytest.mark.extended, pytest.mark.timeout(1800)]
 
 NAME = "hgal"
 CIDR = "198.51.100.0/26"

@@ -35,7 +35,7 @@ from tests.sandbox import TAG, wait_for
 
 pika = pytest.importorskip("pika")
 pytest.importorskip("ansible_runner")
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.integration, pytest.mark.extended, pytest.mark.timeout(1200)]
 
 NAME = "hrmq"
 CIDR = "198.51.100.64/26"
