@@ -39,7 +39,9 @@ from tests.labs import running_on
 from tests.sandbox import BERTH, TAG, wait_for
 
 pytest.importorskip("ansible_runner")
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+# extended: tests/e2e/test_multihost_cloud.py and test_ha_cloud.py deploy, upgrade and lose hosts through the same
+# fan-out (CI's time budget)
+pytestmark = [pytest.mark.integration, pytest.mark.extended, pytest.mark.timeout(900)]
 
 NAME = "mhit"
 CIDR = "198.51.100.128/25"

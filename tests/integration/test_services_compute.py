@@ -23,7 +23,8 @@ from berth.guest.qemu import MARKER
 from tests import sandbox
 from tests.sandbox import wait_for
 
-pytestmark = pytest.mark.integration
+# extended: tests/e2e/test_cloud.py boots, pings and restarts servers on the same services (CI's time budget)
+pytestmark = [pytest.mark.integration, pytest.mark.extended]
 
 DEPLOYMENT = "berthcmpit"
 API_ADDRESS = "127.0.0.32"
