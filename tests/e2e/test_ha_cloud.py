@@ -331,6 +331,7 @@ def test_a_rolling_upgrade_behind_the_vip_fails_no_request(cloud: Cloud) -> None
           f"{identity.failed} + {images.failed}, longest gap {max(identity.longest_gap, images.longest_gap):.1f}s")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert [h["wave"] for h in data["hosts"]] == [1, 2, 2]
+    assert "haproxy drain" in data["timings"] and "haproxy ready" in data["timings"]  # each host left HAProxy first
     for host in cloud.lab.hosts:
         out = subprocess.run(["docker", "-H", f"unix://{host.docker_socket}", "inspect", "--format",
                               "{{.Config.Image}}", f"{NAME}-keystone", f"{NAME}-glance_api"],
