@@ -156,13 +156,13 @@ class Renderer:
         # privsep_preload entries are templates too (a package of one release only); "" drops an entry
         preload = [p for p in self._value(service, d.privsep_preload, ctx) if p]
         files["config.json"] = _config_json(service.name, d.model_copy(update={"privsep_preload": preload}),
-                                            _argv(self._value(service, d.command, ctx)))
+                                            _without_empty(self._value(service, d.command, ctx)))
         ref = image_ref(self.config, d.image, self.pins.get(service.name))
         ready = d.healthcheck.ready_log if d.healthcheck else None
         return DesiredContainer(
             key=key, service=service.name, name=container_name(self.deployment, key), host=self.host, image=ref,
             image_id=self.images.get(ref), spec=self._spec(service, key, d, ref, ctx), files=files,
-            health=tuple(_argv(self._value(service, d.healthcheck.test, ctx))) if d.healthcheck else (),
+            health=tuple(_without_empty(self._value(service, d.healthcheck.test, ctx))) if d.healthcheck else (),
             health_timeout=d.healthcheck.wait_timeout if d.healthcheck else 60.0, stop_timeout=d.stop_timeout,
             swap=d.swap, ready_log=ready, restart_with=tuple(d.restart_with),
         )
@@ -176,13 +176,13 @@ class Renderer:
         health = None
         if d.healthcheck:
             h = d.healthcheck
-            test = _argv(self._value(service, h.test, ctx))
+            test = _without_empty(self._value(service, h.test, ctx))
             health = {"test": ["CMD", "berth-health", *test], "interval": h.interval,
                       "timeout": h.timeout, "retries": h.retries, "start_period": h.start_period}
         return {
             "image": ref,
             "network_mode": "host",
-            "environment": _environment_values(self._value(service, d.environment, ctx)),
+            "environment": _without_empty(self._value(service, d.environment, ctx)),
             "volumes": binds,
             "cap_add": sorted(d.cap_add),
             "privileged": bool(d.privileged and g.container_privileged),
@@ -271,12 +271,12 @@ class Renderer:
         files.update(self._files(service, step.container, step.config, ctx))
         d = definition.model_copy(update={"config": definition.config + step.config, "log_file": None,
                                           "privsep_preload": [], "user": step.user or definition.user})
-        files["config.json"] = _config_json(service.name, d, _argv(self._value(service, step.command, ctx)))
+        files["config.json"] = _config_json(service.name, d, _without_empty(self._value(service, step.command, ctx)))
         key = f"{step.container}--{step.name}"
         spec = dict(base.spec)
         spec["volumes"] = [f"{self.config.deployment_dir / 'config' / key}:{CONFIG_MOUNT}:ro", *base.spec["volumes"][1:]]
         spec["environment"] = {**base.spec["environment"],
-                               **_environment_values(self._value(service, step.environment, ctx))}
+                               **_without_empty(self._value(service, step.environment, ctx))}
         spec.update(restart="no", healthcheck=None)
         container = DesiredContainer(key=key, service=service.name, name=container_name(self.deployment, key),
                                      host=self.host, image=base.image, image_id=base.image_id, spec=spec, files=files)
@@ -345,16 +345,15 @@ def _environment(folder: str) -> jinja2.Environment:
                               autoescape=False)
 
 
-def _argv(value: Any) -> Any:
-    """A rendered command or health test: list items that render to "" are dropped, so one item can be
-    conditional (mariadb's Galera start wrapper exists only in a cluster). A shell string stays as it is."""
-    return [item for item in value if item != ""] if isinstance(value, list) else value
-
-
-def _environment_values(values: Mapping[str, str]) -> dict[str, str]:
-    """A variable that renders to "" is left out, as "" volumes and devices are: a conditional variable
-    (RabbitMQ's long node names only in a cluster) leaves the other case's container exactly as it was."""
-    return {k: v for k, v in values.items() if v != ""}
+def _without_empty(value: Any) -> Any:
+    """Items of a rendered list (command, health test) or values of a mapping (environment) that render to "" are
+    left out, as "" volumes and devices are: one item can be conditional (mariadb's Galera start wrapper, RabbitMQ's
+    long node names, only in a cluster) and leave the other case exactly as it was. A shell string stays as it is."""
+    if isinstance(value, list):
+        return [item for item in value if item != ""]
+    if isinstance(value, Mapping):
+        return {k: v for k, v in value.items() if v != ""}
+    return value
 
 
 def _config_json(service: str, d: ContainerDef, command: Any) -> str:
