@@ -59,7 +59,7 @@ def leftovers(source: Config) -> list[teardown.HostObject]:
     """The previous backend's links and the agents' namespaces on this host (the provider interface stays)."""
     keep = {str(getattr(source.globals, "neutron_external_interface", ""))}
     return [o for o in teardown.find(source, load_service("neutron"))
-            if o.kind in ("link", "netns", "chains", "vifs") and o.name not in keep]
+            if o.kind in ("link", "links", "netns", "chains", "vifs") and o.name not in keep]
 
 
 def rewire(source: Config, target: Config, engine: Engine, progress: Progress) -> Rewired:

@@ -113,7 +113,8 @@ def destroy_plan(config: Config, facts: HostFacts, include_images: bool, host: s
     items += [ObjectChange("network", n, "remove", "", i) for n, i in sorted(facts.networks.items())]
     services = sorted({s.name for s in enabled_services(config)} | {c.service for c in actual.containers} - {""})
     items += [ObjectChange(o.kind, o.name, "remove", f"made for {o.service}")
-              for o in teardown.find_for(config, services, facts.net)]
+              for o in teardown.find_for(config, services, facts.net,
+                                         frozenset(c.service for c in actual.containers))]
     if include_images:
         items += _deployment_images(config, actual.images)
     if facts.state_dir:

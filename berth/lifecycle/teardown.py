@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class HostObject:
-    kind: str  # link | vifs | netns | iptables | chains
-    name: str  # interface / namespace name, comma-separated vif prefixes, the rule spec, or a chain prefix
+    kind: str  # link | links | vifs | netns | iptables | chains
+    name: str  # interface / namespace name, comma-separated link or vif prefixes, the rule spec, or a chain prefix
     service: str
 
 
@@ -97,6 +97,18 @@ def _remove_chains(prefix: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
+def _remove_links(prefixes: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+    """Every link named prefix*, listed when removed (not when planned): an agent that ran until its container
+    was removed may have made more of them since the host reported its links."""
+    result = subprocess.CompletedProcess([], 0, "", "")
+    removed: list[str] = []
+    for name in (n for n in links() if n.startswith(prefixes)):
+        done = _run(["ip", "link", "del", name])
+        result = done if done.returncode and "Cannot find" not in done.stderr else result
+        removed.append(name)
+    return subprocess.CompletedProcess(result.args, result.returncode, " ".join(removed), result.stderr)
+
+
 def _remove_vifs(prefixes: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
     """Every <prefix><port id> link whose VM tap (tap<port id>) is gone now (a veth pair goes with either end)."""
     present = links()
@@ -113,10 +125,12 @@ def rule_present(spec: str) -> bool:
     return bool(shutil.which("iptables")) and _run(["iptables", "-C", *shlex.split(spec)]).returncode == 0
 
 
-def find(config: Config, service: ServiceDef, net: HostNet | None = None) -> list[HostObject]:
+def find(config: Config, service: ServiceDef, net: HostNet | None = None, active: bool = False) -> list[HostObject]:
     """The objects of `service`'s teardown that exist on the host `net` describes (None: this host, now).
 
-    Pure given `net`: destroy plans another host from what that host reported (`HostFacts.net`)."""
+    Pure given `net`: destroy plans another host from what that host reported (`HostFacts.net`). `active`: the
+    service has containers there, which may make more prefixed links before they are removed: those are then
+    swept at removal even if none was reported."""
     td: Teardown | None = service.teardown
     if td is None:
         return []
@@ -129,8 +143,9 @@ def find(config: Config, service: ServiceDef, net: HostNet | None = None) -> lis
     # an entry that renders to "" is dropped: e.g. `"{{ 'qbr' if openstack_release == 'epoxy' else '' }}"`
     names = {n for n in (_render(config, x) for x in td.links) if n}
     prefixes = tuple(p for p in (_render(config, x) for x in td.link_prefixes) if p)
-    out += [HostObject("link", n, service.name) for n in present_links
-            if n in names or (prefixes and n.startswith(prefixes))]
+    out += [HostObject("link", n, service.name) for n in present_links if n in names]
+    if prefixes and (active or any(n.startswith(prefixes) for n in present_links)):
+        out.append(HostObject("links", ",".join(prefixes), service.name))
     vifs = tuple(p for p in (_render(config, x) for x in td.vif_prefixes) if p)
     if vifs and any(n.startswith(vifs) for n in present_links):
         out.append(HostObject("vifs", ",".join(vifs), service.name))
@@ -145,10 +160,12 @@ def find(config: Config, service: ServiceDef, net: HostNet | None = None) -> lis
     return out
 
 
-def find_for(config: Config, services: list[str], net: HostNet | None = None) -> list[HostObject]:
+def find_for(config: Config, services: list[str], net: HostNet | None = None,
+             active: frozenset[str] = frozenset()) -> list[HostObject]:
+    """`find` for each of `services`; `active`: those with containers on the host."""
     out: list[HostObject] = []
     for name in services:
-        out += find(config, load_service(name), net)
+        out += find(config, load_service(name), net, name in active)
     return out
 
 
@@ -158,6 +175,8 @@ def remove(obj: HostObject) -> str:
         result = _run(["ip", "link", "del", obj.name])
     elif obj.kind == "netns":
         result = _run(["ip", "netns", "delete", obj.name])
+    elif obj.kind == "links":
+        result = _remove_links(tuple(obj.name.split(",")))
     elif obj.kind == "vifs":
         result = _remove_vifs(tuple(obj.name.split(",")))
     elif obj.kind == "chains":
@@ -167,4 +186,5 @@ def remove(obj: HostObject) -> str:
         while result.returncode == 0 and rule_present(obj.name):
             result = _run(["iptables", "-D", *shlex.split(obj.name)])
     ok = result.returncode == 0 or "Cannot find" in result.stderr or "does not exist" in result.stderr
-    return f"{obj.kind} {obj.name}: {'removed' if ok else 'could not remove: ' + result.stderr.strip()}"
+    what = f"{obj.kind} {obj.name}" + (f" ({result.stdout})" if obj.kind == "links" and result.stdout else "")
+    return f"{what}: {'removed' if ok else 'could not remove: ' + result.stderr.strip()}"

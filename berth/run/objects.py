@@ -18,7 +18,7 @@ from berth.run import actions
 
 Progress = Callable[[str], None]
 Builder = Callable[[list[str], Progress], None]
-REMOVE_ORDER = ("container", "volume", "network", "link", "vifs", "netns", "iptables", "chains", "image", "state")
+REMOVE_ORDER = ("container", "volume", "network", "link", "links", "vifs", "netns", "iptables", "chains", "image", "state")
 
 
 def fetch(engine: Engine, plan: Plan, build: Builder | None, progress: Progress) -> list[str]:

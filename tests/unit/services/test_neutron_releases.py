@@ -132,7 +132,7 @@ def test_destroy_removes_the_ovs_bridges_and_hybrid_devices_on_epoxy_only(dirs: 
     service = load_service("neutron")
     found = {r: {(o.kind, o.name) for o in teardown.find(load_config(d), service, HOST)} for r, d in dirs.items()}
     ovs = {("link", n) for n in ("unit-int", "unit-tun", "unit-ex", "ovs-netdev")} | {("vifs", "qbr,qvo,qvb")}
-    linuxbridge = {("link", "brq5678"), ("link", "vxlan-12"), ("iptables", "DOCKER-USER -i brq+ -o brq+ -j ACCEPT")}
+    linuxbridge = {("links", "brq,vxlan-"), ("iptables", "DOCKER-USER -i brq+ -o brq+ -j ACCEPT")}
     ovs |= {("iptables", "DOCKER-USER -i qbr+ -o qbr+ -j ACCEPT"), ("chains", "neutron-openvswi")}
     assert ovs <= found["epoxy"] and not ovs & found["zed"]
     assert linuxbridge <= found["zed"] and not linuxbridge & found["epoxy"]  # another (zed) cloud's bridges
@@ -142,6 +142,14 @@ def test_destroy_removes_the_ovs_bridges_and_hybrid_devices_on_epoxy_only(dirs: 
         # deployments' OVS bridges stay
         assert not {("link", n) for n in ("docker0", "br-0f1e2d", "tap1234", "br-int", "other-int", "qbr1234")} \
             & found[release] and ("netns", "other") not in found[release]
+
+
+def test_a_running_agent_gets_its_prefixed_links_swept_even_when_none_was_reported(dirs: dict[str, Path]) -> None:
+    """The agent may make a bridge between the host's report and its container's removal (seen in CI)."""
+    zed, service = load_config(dirs["zed"]), load_service("neutron")
+    assert ("links", "brq,vxlan-") in {(o.kind, o.name) for o in teardown.find(zed, service, HostNet(), True)}
+    assert not [o for o in teardown.find(zed, service, HostNet(), False) if o.kind == "links"]
+    assert not [o for o in teardown.find(load_config(dirs["epoxy"]), service, HostNet(), True) if o.kind == "links"]
 
 
 def test_destroy_keeps_namespaces_another_deployment_uses(dirs: dict[str, Path]) -> None:
