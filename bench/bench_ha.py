@@ -1,12 +1,14 @@
-"""HA control plane figures on three `berth lab` controllers (issue 14), medians of several runs.
+"""HA control plane figures on three `berth lab` controllers and a compute (issue 14), medians of several runs.
 
     python bench/bench_ha.py [--runs 3]
 
-Setup (once, timed: the HA deploy): lab `ha` of tests/e2e/test_ha_cloud.py (3 controllers, VIP, TLS on the external
-VIP, Galera, Keystone and Glance on every controller), images pushed to the lab registry, `berth deploy`.
+Setup (once, timed: the HA deploy): lab `ha` of tests/e2e/test_ha_cloud.py (3 controllers + 1 compute, VIP, TLS on
+the external VIP, Galera, RabbitMQ, Keystone, Glance, Placement, Nova and Neutron on every controller), images pushed
+to the lab registry, `berth deploy`.
 Per run:
-  rolling upgrade: Keystone and Glance to another tag, one controller at a time, while two clients loop on the
-                   VIP (GET /v3, GET /healthcheck every 0.2 s): failed requests (target 0) and seconds;
+  rolling upgrade: Keystone, Glance and Nova's control services to another tag, one controller at a time, while
+                   three clients loop on the VIP (GET /v3 and glance /healthcheck every 0.2 s, nova GET /servers
+                   every 0.5 s): failed requests (target 0) and seconds;
   losing the VIP holder: `lab kill` the holder while clients loop (GET /v3 every 0.2 s, token issue every 0.5 s):
                    seconds until the VIP is on another controller, failed requests, longest gap; then `lab up` +
                    `berth deploy` (the host rejoins; not counted);
@@ -23,7 +25,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -35,13 +36,16 @@ from tests.sandbox import wait_for
 def rolling(env: ha.Cloud, run: int) -> tuple[float, int, int]:
     tag = f"ha-bench{run}"
     ha.retag(env.lab, tag)
+    token = ha.issue_token(ha.admin_password(env), timeout=90)
     started = time.monotonic()
-    with ha.ClientLoop(ha.answers(ha.KEYSTONE)) as identity, ha.ClientLoop(ha.answers(ha.GLANCE)) as images:
-        proc = env.berth("upgrade", "--tag", tag, "--yes", *ha.ROLLED, timeout=1800)
+    with ha.ClientLoop(ha.answers(ha.KEYSTONE)) as identity, ha.ClientLoop(ha.answers(ha.GLANCE)) as images, \
+            ha.ClientLoop(ha.lists(ha.SERVERS, token), 0.5) as servers:
+        proc = env.berth("upgrade", "--tag", tag, "--yes", "--limit", "control", *ha.ROLLED, timeout=1800)
         elapsed = time.monotonic() - started
     if proc.returncode != 0:
         raise SystemExit(f"rolling upgrade failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-    return elapsed, identity.failed + images.failed, len(identity.results) + len(images.results)
+    loops = (identity, images, servers)
+    return elapsed, sum(x.failed for x in loops), sum(len(x.results) for x in loops)
 
 
 def lose_holder(env: ha.Cloud) -> tuple[float, int, float]:
@@ -60,7 +64,7 @@ def lose_holder(env: ha.Cloud) -> tuple[float, int, float]:
 
 
 def back_up(env: ha.Cloud) -> None:
-    main(["--quiet", "lab", "up", "--hosts", str(len(ha.HOSTS)), "--name", ha.NAME, "--cidr", ha.CIDR,
+    main(["--quiet", "lab", "up", "--hosts", str(len(ha.HOSTS) + 1), "--name", ha.NAME, "--cidr", ha.CIDR,
           "--registry-port", str(ha.PORT)])
     env.refresh()
     code, _, _, stderr = env.deploy()
@@ -69,19 +73,15 @@ def back_up(env: ha.Cloud) -> None:
 
 
 def full_stop(env: ha.Cloud, run: int) -> float:
-    sdk: Any = ha.openstack.connect(load_yaml_config=False, load_envvars=False, identity_api_version="3",
-                                    auth={"auth_url": ha.KEYSTONE, "username": "admin",
-                                          "password": ha.admin_password(env), "project_name": "admin",
-                                          "user_domain_name": "Default", "project_domain_name": "Default"},
-                                    interface="internal")
-    kept = {sdk.identity.create_project(name=f"bench-{run}-{n}", domain_id="default").name for n in range(3)}
-    for host in env.lab.hosts:
+    kept = {ha.admin_sdk(env).identity.create_project(name=f"bench-{run}-{n}", domain_id="default").name
+            for n in range(3)}
+    for host in ha.controllers(env.lab):
         main(["--quiet", "lab", "kill", "--name", ha.NAME, host.name])
     started = time.monotonic()
     back_up(env)
     wait_for("a token through the VIP", 300, ha.issues_tokens(ha.admin_password(env)), 1.0)
     took = time.monotonic() - started
-    if not kept <= {p.name for p in sdk.identity.projects()}:
+    if not kept <= {p.name for p in ha.admin_sdk(env).identity.projects()}:
         raise SystemExit("committed rows were lost")
     return took
 
@@ -105,7 +105,7 @@ def main_(argv: list[str] | None = None) -> None:
             stops = [full_stop(env, n) for n in range(args.runs)]
         finally:
             next(fixture, None)
-    print(f"HA deploy on {len(ha.HOSTS)} controllers (lab up, push, deploy): {deployed:.1f}s")
+    print(f"HA deploy on {len(ha.HOSTS)} controllers and a compute (lab up, push, deploy): {deployed:.1f}s")
     print(f"rolling upgrade of {', '.join(ha.ROLLED)}: {median([r[0] for r in rolls])}s; failed requests "
           f"{[r[1] for r in rolls]} of {[r[2] for r in rolls]}")
     print(f"VIP failover after losing its holder: {median([x[0] for x in losses])}s; failed requests "

@@ -1,9 +1,10 @@
 """A highly available control plane on three `berth lab` controllers, end to end (issue 14).
 
-ha1, ha2 and ha3 are all controllers: HAProxy on each serves every API on the internal VIP, Keepalived holds the
-VIP on one of them (VRRP, unicast), and each API runs on all three. Checked with real clients through the VIP:
-the VIP is on exactly one host; every API answers through it with each controller's server up in HAProxy; MariaDB
-is one Galera cluster and RabbitMQ one cluster over the three;
+ha1, ha2 and ha3 are controllers: HAProxy on each serves every API on the internal VIP, Keepalived holds the
+VIP on one of them (VRRP, unicast), and each API runs on all three; ha4 is a compute. Checked with real clients
+through the VIP: the VIP is on exactly one host; every API answers through it with each controller's server up in
+HAProxy; MariaDB is one Galera cluster and RabbitMQ one cluster over the three; a server boots on ha4 through the
+TLS external VIP; a rolling upgrade of Keystone, Glance and the Nova control services fails no request;
 tokens issued by one controller are accepted by the others (shared Fernet keys); the VIP holder lost at once
 (`berth lab kill`, a power cut) while a client loops on the VIP: the VIP moves, the failed requests and the
 longest gap are counted; the host booted again rejoins, and the next deploy leaves every host green.
@@ -49,14 +50,18 @@ VIP = "203.0.113.50"
 EXTERNAL_VIP = "203.0.113.51"  # clients: TLS terminated by HAProxy with berth's private CA
 PORT = 4080
 REGISTRY = f"berth_registry_{NAME}"
-HOSTS = ("ha1", "ha2", "ha3")
-SERVICES = ("mariadb", "rabbitmq", "memcached", "keystone", "glance", "haproxy", "keepalived")
-CONTAINERS = {f"{NAME}-{c}" for c in ("mariadb", "rabbitmq", "memcached", "keystone", "glance_api", "haproxy",
+HOSTS = ("ha1", "ha2", "ha3")  # the controllers
+COMPUTE = "ha4"
+SERVICES = ("mariadb", "rabbitmq", "memcached", "keystone", "glance", "placement", "nova", "neutron", "haproxy",
+            "keepalived")
+CONTAINERS = {f"{NAME}-{c}" for c in ("mariadb", "rabbitmq", "memcached", "keystone", "glance_api", "placement_api",
+                                      "nova_api", "nova_conductor", "nova_scheduler", "neutron_server", "haproxy",
                                       "keepalived")}
 KEYSTONE = f"http://{VIP}:5000/v3"
 GLANCE = f"http://{VIP}:9292/healthcheck"
-ROLLED = ("keystone", "glance")  # upgraded one controller at a time under the client loops
-ROLLED_IMAGES = ("keystone", "glance-api")
+SERVERS = f"http://{VIP}:8774/v2.1/servers"
+ROLLED = ("keystone", "glance", "nova")  # upgraded one controller at a time under the client loops (control only)
+ROLLED_IMAGES = ("keystone", "glance-api", "nova-api", "nova-conductor", "nova-scheduler", "nova-novncproxy")
 
 
 class Cloud:
@@ -162,6 +167,18 @@ def answers(url: str) -> Callable[[], bool]:
     return check
 
 
+def lists(url: str, token: str) -> Callable[[], bool]:
+    """An authenticated GET of `url` that counts as served when it answers 200 within 10 s."""
+    def check() -> bool:
+        try:
+            request = urllib.request.Request(url, headers={"X-Auth-Token": token})
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+    return check
+
+
 def issues_tokens(password: str) -> Callable[[], bool]:
     """A token issued through the VIP: Keystone and the database behind it both serve."""
     def check() -> bool:
@@ -236,7 +253,7 @@ def ha_cloud(root: Path) -> Iterator[Cloud]:
     (bench/bench_ha.py uses it too)."""
     started = time.monotonic()
     main(["lab", "down", "--name", NAME])
-    assert main(["lab", "up", "--hosts", str(len(HOSTS)), "--controllers", str(len(HOSTS)), "--name", NAME,
+    assert main(["lab", "up", "--hosts", str(len(HOSTS) + 1), "--controllers", str(len(HOSTS)), "--name", NAME,
                  "--cidr", CIDR, "--registry-port", str(PORT)]) == 0
     lab = load_lab(NAME)
     shutil.rmtree(Path("/var/lib/berth") / NAME, ignore_errors=True)
@@ -252,9 +269,9 @@ def ha_cloud(root: Path) -> Iterator[Cloud]:
         registry.wait_ready(PORT)
         assert main(["--quiet", "--config-dir", str(env.config), "push", *SERVICES]) == 0
         code, data, elapsed, stderr = env.deploy()
-        print(f"HA deploy over {len(HOSTS)} controllers: {elapsed:.1f}s; timings {data['timings']}")
+        print(f"HA deploy over {len(HOSTS)} controllers and a compute: {elapsed:.1f}s; timings {data['timings']}")
         assert code == 0, json.dumps(data["hosts"], indent=1)[-4000:] + stderr[-3000:]
-        assert statuses(data) == dict.fromkeys(HOSTS, "deployed")
+        assert statuses(data) == dict.fromkeys((*HOSTS, COMPUTE), "deployed")
         print(f"lab up to an HA control plane: {time.monotonic() - started:.1f}s")
         yield env
     finally:
@@ -269,13 +286,17 @@ def ha_cloud(root: Path) -> Iterator[Cloud]:
                 engine.remove_image(ref)
 
 
+def controllers(lab: Lab) -> list[LabHost]:
+    return [h for h in lab.hosts if h.name in HOSTS]
+
+
 def admin_password(env: Cloud) -> str:
     return str(yaml.safe_load((env.config / "passwords.yml").read_text())["keystone_admin_password"])
 
 
 def test_the_vip_is_on_exactly_one_controller_and_every_controller_runs_the_apis(cloud: Cloud) -> None:
     wait_for("keepalived to elect a VIP holder", 30, lambda: len(vip_holders(cloud.lab)) == 1, 0.5)
-    for host in cloud.lab.hosts:
+    for host in controllers(cloud.lab):
         assert running_on(host) >= CONTAINERS, host.name
     servers = haproxy_servers(cloud.lab.hosts[0])
     assert {s for (fe, s), status in servers.items() if fe == "keystone_api" and status == "UP"} == set(HOSTS)
@@ -288,7 +309,7 @@ def test_the_vip_is_on_exactly_one_controller_and_every_controller_runs_the_apis
 def test_tokens_issued_through_the_vip_are_valid_on_every_controller(cloud: Cloud) -> None:
     # the first tokens after a deploy are slow on loaded lab hosts (cold workers, password hashing)
     token = issue_token(admin_password(cloud), timeout=90)
-    assert {h.name: validate_token_on(h, token) for h in cloud.lab.hosts} == dict.fromkeys(HOSTS, 200)
+    assert {h.name: validate_token_on(h, token) for h in controllers(cloud.lab)} == dict.fromkeys(HOSTS, 200)
 
 
 def test_clients_get_tls_on_the_external_vip_with_the_ca_post_deploy_names(cloud: Cloud) -> None:
@@ -300,13 +321,37 @@ def test_clients_get_tls_on_the_external_vip_with_the_ca_post_deploy_names(cloud
         assert response.status == 200
     with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):  # a client without the CA
         urllib.request.urlopen(clouds["auth"]["auth_url"], context=ssl.create_default_context(), timeout=10)
-    sdk: Any = openstack.connect(load_yaml_config=False, load_envvars=False,
-                            auth=clouds["auth"], cacert=clouds["cacert"], identity_api_version="3",
-                            region_name=clouds["region_name"])
+    sdk = tls_sdk(cloud)
     public = {e.interface: e.url for e in sdk.identity.endpoints()
               if e.service_id == sdk.identity.find_service("glance").id}
     assert public == {"public": f"https://{EXTERNAL_VIP}:9292", "internal": f"http://{VIP}:9292"}
     assert [i.name for i in sdk.image.images()] == []  # an API call through the catalog's https endpoint
+
+
+def tls_sdk(cloud: Cloud) -> Any:
+    """A client of the catalog's public (https, external VIP) endpoints with the clouds.yaml post-deploy wrote."""
+    clouds = yaml.safe_load((cloud.config / "clouds.yaml").read_text())["clouds"]["berth-admin"]
+    return openstack.connect(load_yaml_config=False, load_envvars=False, auth=clouds["auth"],
+                             cacert=clouds["cacert"], identity_api_version="3", region_name=clouds["region_name"])
+
+
+def test_a_server_boots_on_the_compute_through_the_tls_vip(cloud: Cloud) -> None:
+    runonce = cloud.berth("init-runonce")  # images, flavors, networks, router through the public endpoints
+    assert runonce.returncode == 0, runonce.stdout[-2000:] + runonce.stderr[-2000:]
+    sdk, started = tls_sdk(cloud), time.monotonic()
+    server = sdk.compute.create_server(
+        name="ha-server", image_id=sdk.image.find_image("berth-test-guest").id,
+        flavor_id=sdk.compute.find_flavor("m1.tiny").id, networks=[{"uuid": sdk.network.find_network("demo-net").id}])
+    def active() -> Any:
+        shown = sdk.compute.get_server(server.id)
+        assert shown.status != "ERROR", shown.fault
+        return shown if shown.status == "ACTIVE" else None
+
+    server = wait_for("the server ACTIVE", 300, active, 3.0)
+    print(f"server create -> ACTIVE through the external VIP: {time.monotonic() - started:.1f}s")
+    assert server.compute_host == COMPUTE
+    ports = list(sdk.network.ports(device_id=server.id))
+    assert [p.binding_host_id for p in ports] == [COMPUTE] and ports[0].status == "ACTIVE"
 
 
 def retag(lab: Lab, tag: str) -> None:
@@ -320,32 +365,38 @@ def retag(lab: Lab, tag: str) -> None:
 
 def test_a_rolling_upgrade_behind_the_vip_fails_no_request(cloud: Cloud) -> None:
     retag(cloud.lab, "ha-next")
+    token = issue_token(admin_password(cloud), timeout=90)
     started = time.monotonic()
-    with ClientLoop(answers(KEYSTONE)) as identity, ClientLoop(answers(GLANCE)) as images:
-        proc = cloud.berth("--json", "upgrade", "--tag", "ha-next", "--yes", *ROLLED, timeout=1800)
+    with ClientLoop(answers(KEYSTONE)) as identity, ClientLoop(answers(GLANCE)) as images, \
+            ClientLoop(lists(SERVERS, token), 0.5) as servers:
+        proc = cloud.berth("--json", "upgrade", "--tag", "ha-next", "--yes", "--limit", "control", *ROLLED,
+                           timeout=1800)
         elapsed = time.monotonic() - started
         time.sleep(2)
     data = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else {}
+    loops = {"GET /v3": identity, "GET glance /healthcheck": images, "GET nova /servers": servers}
     print(f"rolling upgrade of {', '.join(ROLLED)} over {len(HOSTS)} controllers: {elapsed:.1f}s; timings "
-          f"{data.get('timings')}; requests {len(identity.results)} + {len(images.results)}, failed "
-          f"{identity.failed} + {images.failed}, longest gap {max(identity.longest_gap, images.longest_gap):.1f}s")
+          f"{data.get('timings')}; " + "; ".join(f"{what}: requests {len(loop.results)}, failed {loop.failed}, "
+                                                 f"longest gap {loop.longest_gap:.1f}s" for what, loop in loops.items()))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert [h["wave"] for h in data["hosts"]] == [1, 2, 2]
     assert "haproxy drain" in data["timings"] and "haproxy ready" in data["timings"]  # each host left HAProxy first
-    for host in cloud.lab.hosts:
+    for host in controllers(cloud.lab):
         out = subprocess.run(["docker", "-H", f"unix://{host.docker_socket}", "inspect", "--format",
-                              "{{.Config.Image}}", f"{NAME}-keystone", f"{NAME}-glance_api"],
+                              "{{.Config.Image}}", f"{NAME}-keystone", f"{NAME}-glance_api", f"{NAME}-nova_api"],
                              capture_output=True, text=True, check=True).stdout.split()
         assert all(ref.endswith(":ha-next") for ref in out), (host.name, out)
-    assert identity.failed == 0 and images.failed == 0
-    assert len(identity.results) > 20 and len(images.results) > 20
+    assert {what: loop.failed for what, loop in loops.items()} == dict.fromkeys(loops, 0)
+    assert all(len(loop.results) > 20 for loop in loops.values())
 
 
 def test_losing_the_vip_holder_moves_the_vip_and_the_apis_keep_answering(cloud: Cloud) -> None:
     holder = vip_holders(cloud.lab)
     assert len(holder) == 1
     lost = cloud.lab.host(holder[0])
-    with ClientLoop(answers(KEYSTONE)) as loop, ClientLoop(issues_tokens(admin_password(cloud)), 0.5) as tokens:
+    token = issue_token(admin_password(cloud), timeout=90)
+    with ClientLoop(answers(KEYSTONE)) as loop, ClientLoop(issues_tokens(admin_password(cloud)), 0.5) as tokens, \
+            ClientLoop(answers(GLANCE)) as images, ClientLoop(lists(SERVERS, token), 0.5) as servers:
         time.sleep(3)
         killed_at = time.monotonic()
         assert main(["lab", "kill", "--name", NAME, lost.name]) == 0
@@ -355,18 +406,21 @@ def test_losing_the_vip_holder_moves_the_vip_and_the_apis_keep_answering(cloud: 
         time.sleep(20)
     print(f"VIP failover after losing {lost.name}: {moved:.1f}s; GET /v3: requests {len(loop.results)}, failed "
           f"{loop.failed}, longest gap {loop.longest_gap:.1f}s; token issue: requests {len(tokens.results)}, "
-          f"failed {tokens.failed}, longest gap {tokens.longest_gap:.1f}s")
+          f"failed {tokens.failed}, longest gap {tokens.longest_gap:.1f}s; glance: requests {len(images.results)}, "
+          f"failed {images.failed}, longest gap {images.longest_gap:.1f}s; server list: requests "
+          f"{len(servers.results)}, failed {servers.failed}, longest gap {servers.longest_gap:.1f}s")
     assert moved < 30
     assert all(ok for _, ok in loop.results[-20:]), "the API answers through the VIP again"
     # the database's writer was on the lost host: Galera's other nodes serve, and tokens are issued again
     assert all(ok for _, ok in tokens.results[-10:]), "tokens are issued again without the lost controller"
+    assert all(ok for _, ok in images.results[-20:]) and all(ok for _, ok in servers.results[-10:])
 
 
 def test_the_lost_controller_comes_back_and_the_next_deploy_is_green(cloud: Cloud) -> None:
-    assert main(["lab", "up", "--hosts", str(len(HOSTS)), "--name", NAME, "--cidr", CIDR, "--registry-port",
+    assert main(["lab", "up", "--hosts", str(len(HOSTS) + 1), "--name", NAME, "--cidr", CIDR, "--registry-port",
                  str(PORT)]) == 0
     cloud.refresh()
-    back = [h for h in cloud.lab.hosts if not CONTAINERS <= running_on(h)]
+    back = [h for h in controllers(cloud.lab) if not CONTAINERS <= running_on(h)]
     for host in back:
         def restarted(h: LabHost = host) -> bool:
             return CONTAINERS <= running_on(h)
@@ -378,7 +432,7 @@ def test_the_lost_controller_comes_back_and_the_next_deploy_is_green(cloud: Clou
     status = cloud.berth("status", "--json")
     assert status.returncode == 0, status.stderr[-2000:]
     rows = json.loads(status.stdout)["containers"]
-    assert {(r["host"], r["state"]) for r in rows} == {(h, "running") for h in HOSTS}
+    assert {(r["host"], r["state"]) for r in rows} == {(h, "running") for h in (*HOSTS, COMPUTE)}
     assert len(vip_holders(cloud.lab)) == 1
     assert cluster_size(cloud) == len(HOSTS)  # the lost node rejoined Galera
     wait_for("the lost RabbitMQ node back in the cluster", 120,
@@ -409,10 +463,10 @@ def admin_sdk(cloud: Cloud) -> Any:
 def test_every_controller_lost_at_once_and_the_cloud_recovers_with_every_row(cloud: Cloud) -> None:
     kept = [admin_sdk(cloud).identity.create_project(name=f"ha-kept-{n}", domain_id="default").name
             for n in range(3)]
-    for host in cloud.lab.hosts:  # a power cut of the whole control plane
+    for host in controllers(cloud.lab):  # a power cut of the whole control plane
         assert main(["lab", "kill", "--name", NAME, host.name]) == 0
     started = time.monotonic()
-    assert main(["lab", "up", "--hosts", str(len(HOSTS)), "--name", NAME, "--cidr", CIDR, "--registry-port",
+    assert main(["lab", "up", "--hosts", str(len(HOSTS) + 1), "--name", NAME, "--cidr", CIDR, "--registry-port",
                  str(PORT)]) == 0
     cloud.refresh()
     code, data, elapsed, stderr = cloud.deploy()  # finds Galera down, starts it from the most advanced node
@@ -424,3 +478,5 @@ def test_every_controller_lost_at_once_and_the_cloud_recovers_with_every_row(clo
     # a new client: the old one's pooled connections went with the old HAProxy processes (a reset on reuse)
     names = {p.name for p in admin_sdk(cloud).identity.projects()}
     assert set(kept) <= names, "every committed row is kept"
+    server = tls_sdk(cloud).compute.find_server("ha-server")
+    assert server is not None and server.status == "ACTIVE", "the compute's server lived through it"
