@@ -7,11 +7,14 @@ must never leave a truncated file, and other users must never be able to read it
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import stat
 import string
+import struct
 import tempfile
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +41,7 @@ class SecretKind(str, Enum):
     HEX = "hex"
     FERNET = "fernet"
     SSH_KEY = "ssh_key"
+    CEPHX = "cephx"
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,21 @@ def generate(kind: SecretKind) -> Any:
         from cryptography.fernet import Fernet
 
         return Fernet.generate_key().decode()
+    if kind is SecretKind.CEPHX:
+        return cephx_key()
     return _ssh_key_pair()
+
+
+CEPHX_AES = 1  # the cipher number of an AES key in Ceph's key encoding
+
+
+def cephx_key(created: int | None = None) -> str:
+    """A cephx secret as keyrings and `ceph auth` take it (what `ceph-authtool --gen-print-key` prints): base64 of
+    a little-endian header (cipher u16, creation time u32 seconds + u32 nanoseconds, key length u16) and 16 random
+    bytes. 40 characters, starting with `AQ`."""
+    secret = secrets.token_bytes(16)
+    header = struct.pack("<HIIH", CEPHX_AES, int(time.time()) if created is None else created, 0, len(secret))
+    return base64.b64encode(header + secret).decode()
 
 
 def _ssh_key_pair() -> dict[str, str]:

@@ -102,9 +102,12 @@ def _containers(engine: Engine, deployment: str, running_only: bool = False) -> 
     return engine.containers({labels.DEPLOYMENT: deployment}, running_only=running_only)
 
 
-def destroy_plan(config: Config, facts: HostFacts, include_images: bool, host: str = "localhost") -> Plan:
+def destroy_plan(config: Config, facts: HostFacts, include_images: bool, host: str = "localhost",
+                 include_data: bool = False) -> Plan:
     """Containers (dependents first), then volumes, networks, host objects, images and the state directory:
-    everything of the deployment the host reported (pure: the same planner for one host or many)."""
+    everything of the deployment the host reported (pure: the same planner for one host or many). The host
+    directories of data services declare (teardown `data_dirs`) go only with `include_data`; else the plan lists
+    them as kept."""
     deployment = config.globals.deployment_name
     actual = facts.actual
     changes = tuple(ContainerChange(host, c.service or c.name, c.key or c.name, c.name, Action.REMOVE, (c.state,),
@@ -115,6 +118,7 @@ def destroy_plan(config: Config, facts: HostFacts, include_images: bool, host: s
     items += [ObjectChange(o.kind, o.name, "remove", f"made for {o.service}")
               for o in teardown.find_for(config, services, facts.net,
                                          frozenset(c.service for c in actual.containers))]
+    items += _data_dirs(config, host, {c.service for c in actual.containers}, include_data)
     if include_images:
         items += _deployment_images(config, actual.images)
     if facts.state_dir:
@@ -122,6 +126,22 @@ def destroy_plan(config: Config, facts: HostFacts, include_images: bool, host: s
                                   "generated config, state, history (backups/ and the config directory are kept)"))
     return Plan(deployment, changes=changes, objects=tuple(items), operation=Operation.DESTROY,
                 title=f"destroy deployment {deployment}:")
+
+
+def _data_dirs(config: Config, host: str, present: set[str], include: bool) -> list[ObjectChange]:
+    """Data directories of the services that run (or ran: `present`) on `host`: removed, or listed as kept."""
+    from berth.lifecycle.wiring import container_hosts
+
+    out = []
+    for service in enabled_services(config):
+        here = service.name in present or any(host in container_hosts(config, service, key)
+                                              for key in service.containers)
+        for path in teardown.data_dirs(config, service) if here else []:
+            if include:
+                out.append(ObjectChange("data", path, "remove", f"data of {service.name} (--include-data)"))
+            else:
+                out.append(ObjectChange("data", path, "keep", f"data of {service.name}: --include-data removes it"))
+    return out
 
 
 def _deployment_images(config: Config, refs: Mapping[str, str]) -> list[ObjectChange]:

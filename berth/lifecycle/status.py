@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from berth.config.loader import Config
+from berth.config.passwords import mask, secret_values
 from berth.engine.base import Engine
+from berth.errors import EngineError
 from berth.lifecycle.deploy import snapshot
+from berth.lifecycle.render import container_name, enabled_services
 from berth.plan.hostplan import HostPlan
 from berth.plan.model import Action
 from berth.state.actual import ActualContainer
@@ -60,3 +63,40 @@ def _uptime(have: ActualContainer | None) -> str:
 
 def _short(image_id: str) -> str:
     return image_id.removeprefix("sha256:")[:12] or "-"
+
+
+@dataclass(frozen=True)
+class Note:
+    """What a service's status probe (service.yml `status:`) said, e.g. a storage cluster's health."""
+
+    service: str
+    container: str
+    ok: bool
+    lines: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"service": self.service, "container": self.container, "ok": self.ok, "lines": list(self.lines)}
+
+
+MAX_NOTE_LINES = 8
+
+
+def status_notes(config: Config, engine: Engine, rows: list[Row]) -> list[Note]:
+    """Each enabled service's probes, run in its containers that run on this host (per `rows`), output masked."""
+    running = {(r.service, r.container) for r in rows if r.state == "running"}
+    secrets = secret_values(config.passwords)
+    notes = []
+    for service in enabled_services(config):
+        for probe in service.status:
+            if (service.name, probe.container) not in running:
+                continue
+            name = container_name(config.globals.deployment_name, probe.container)
+            argv = ["timeout", str(int(probe.timeout)), *probe.command]
+            try:
+                result = engine.exec(name, argv)
+                ok, text = result.code == 0, result.output
+            except EngineError as exc:
+                ok, text = False, exc.message
+            lines = [mask(line, secrets) for line in text.splitlines() if line.strip()][:MAX_NOTE_LINES]
+            notes.append(Note(service.name, probe.container, ok, tuple(lines)))
+    return notes

@@ -169,6 +169,24 @@ def find_for(config: Config, services: list[str], net: HostNet | None = None,
     return out
 
 
+def data_dirs(config: Config, service: ServiceDef) -> list[str]:
+    """The host directories of data `service` declares (teardown `data_dirs`), rendered; "" entries dropped."""
+    if service.teardown is None:
+        return []
+    return [d for d in (_render(config, x).rstrip("/") for x in service.teardown.data_dirs) if d]
+
+
+def remove_data_dir(path: str) -> str:
+    """Remove a data directory and everything in it (`berth destroy --include-data`); one that is gone is fine."""
+    target = Path(path)
+    if not target.is_absolute() or target == Path("/") or len(target.parts) < 3:
+        return f"data {path}: kept (not a path berth removes: it must be absolute and at least two levels deep)"
+    if not target.exists():
+        return f"data {path}: already gone"
+    shutil.rmtree(target)
+    return f"data {path}: removed"
+
+
 def remove(obj: HostObject) -> str:
     """Remove one object; returns what was done (a gone object is fine: e.g. the peer of a deleted veth)."""
     if obj.kind == "link":

@@ -18,7 +18,8 @@ from berth.run import actions
 
 Progress = Callable[[str], None]
 Builder = Callable[[list[str], Progress], None]
-REMOVE_ORDER = ("container", "volume", "network", "link", "links", "vifs", "netns", "iptables", "chains", "image", "state")
+REMOVE_ORDER = ("container", "volume", "network", "link", "links", "vifs", "netns", "iptables", "chains", "data", "image",
+                "state")
 
 
 def fetch(engine: Engine, plan: Plan, build: Builder | None, progress: Progress) -> list[str]:
@@ -61,6 +62,10 @@ def remove(engine: Engine, item: ObjectChange) -> str:
             engine.remove_image(item.ident, force=False)  # a tag, or a dangling image id
         elif item.kind == "state":
             _remove_state(item.name)
+        elif item.kind == "data":
+            from berth.lifecycle import teardown
+
+            return teardown.remove_data_dir(item.name)
         else:
             from berth.lifecycle import teardown
 

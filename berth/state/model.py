@@ -31,7 +31,7 @@ class PasswordSpec(_Strict):
     """A secret genpwd generates into passwords.yml."""
 
     name: str
-    kind: Literal["password", "uuid", "hex", "fernet", "ssh_key"] = "password"
+    kind: Literal["password", "uuid", "hex", "fernet", "ssh_key", "cephx"] = "password"
 
 
 class ConfigFile(_Strict):
@@ -199,6 +199,18 @@ class Teardown(_Strict):
     # of OVS hybrid plugging: removed once the VM's tap is gone, judged when removing (after the containers), so
     # another deployment's running VMs keep theirs
     vif_prefixes: list[str] = Field(default_factory=list)
+    # host directories holding the service's data outside volumes (e.g. a storage daemon's files): kept by
+    # `berth destroy` unless it is given --include-data (data is precious); absolute paths
+    data_dirs: list[str] = Field(default_factory=list)
+
+
+class StatusProbe(_Strict):
+    """A command `berth status` runs in a running container of the service (on this host) and shows under the
+    table, e.g. a cluster's health: a few lines, secrets masked. A failing command shows its output too."""
+
+    container: str
+    command: list[str]  # exec'd as given (templates are not rendered: put host-specific text in a config file)
+    timeout: float = Field(15, gt=0, le=120)
 
 
 class Port(_Strict):
@@ -285,6 +297,7 @@ class ServiceDef(_Strict):
     keystone: Registration | None = None
     upgrade: Upgrade | None = None  # None: an upgrade runs the deploy steps with the new image
     teardown: Teardown | None = None
+    status: list[StatusProbe] = Field(default_factory=list)  # what `berth status` shows under the table
 
     @field_validator("containers")
     @classmethod
@@ -381,6 +394,9 @@ def _check_references(service: ServiceDef, path: Path) -> None:
     for port in service.ports:
         if port.container not in service.containers:
             problems.append(f"port {port.port} names unknown container `{port.container}`")
+    for probe in service.status:
+        if probe.container not in service.containers:
+            problems.append(f"status probe names unknown container `{probe.container}`")
     files = [f for c in service.containers.values() for f in c.config] + [f for s in service.steps for f in s.config]
     files += [f for s in upgrade_steps for f in s.config]
     names = {s.name for s in service.steps}

@@ -20,20 +20,26 @@ def status_cmd(app: AppContext, json_flag: bool, services: tuple[str, ...]) -> N
     from berth.engine import connect
     from berth.lifecycle.deploy import check_services
     from berth.lifecycle.show import table
-    from berth.lifecycle.status import status_rows
+    from berth.lifecycle.status import status_notes, status_rows
 
     config = app.config
     if is_remote(config):
         status_many(app, check_services(config, services), json_flag)
         return
-    rows = status_rows(config, connect(), check_services(config, services))
-    if app.json or json_flag:
+    engine = connect()
+    rows = status_rows(config, engine, check_services(config, services))
+    if app.json or json_flag:  # the rows only: the list consumers read
         click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
         return
+    notes = status_notes(config, engine, rows)
     lines = table([(r.service, r.name, r.state, r.health, r.image, r.image_id, r.uptime, r.drift or "-")
                    for r in rows], ("SERVICE", "CONTAINER", "STATE", "HEALTH", "IMAGE", "ID", "UPTIME", "DRIFT"))
     for line in lines:
         click.echo(line)
+    for note in notes:  # service.yml `status:` probes, e.g. a storage cluster's health
+        click.echo(f"\n{note.service} ({note.container}{'' if note.ok else ', probe failed'}):")
+        for text in note.lines:
+            click.echo(f"  {text}")
     drifted = [r for r in rows if r.drift]
     if not app.quiet:
         click.echo(f"\n{len(drifted)} container(s) differ from the configuration"

@@ -168,3 +168,19 @@ def test_mask_hides_every_secret_longest_first() -> None:
     text = "x=s3cretvalue-and-more y=s3cretvalue line AAAABBBBCCCCDDDDEEEE"
     masked = mask(text, values)
     assert masked == f"x={MASK} y={MASK} line {MASK}"
+
+
+def test_cephx_keys_have_ceph_s_encoding() -> None:
+    """What `ceph-authtool --gen-print-key` prints: AES cipher, creation time, 16-byte length, 16 random bytes."""
+    import base64
+    import struct
+
+    from berth.config.passwords import cephx_key, generate
+
+    key = cephx_key(created=1_700_000_000)
+    raw = base64.b64decode(key, validate=True)
+    assert len(key) == 40 and key.startswith("AQ") and len(raw) == 28
+    assert struct.unpack("<HIIH", raw[:12]) == (1, 1_700_000_000, 0, 16)
+    assert generate(SecretKind.CEPHX) != generate(SecretKind.CEPHX)
+    assert secret_specs({"ceph": {"passwords": [{"name": "ceph_admin_key", "kind": "cephx"}]}})[
+        "ceph_admin_key"].kind is SecretKind.CEPHX
