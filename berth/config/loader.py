@@ -21,6 +21,7 @@ from berth.config.yamlfile import Located, load_mapping
 from berth.errors import ConfigError
 
 GLOBALS_FILE = "globals.yml"
+DATA_DIR = "data"  # service data under the deployment directory (Config.data_dir), kept by destroy
 
 _EXPECTED = {
     "bool_parsing": "a boolean (true or false)",
@@ -59,6 +60,12 @@ class Config:
     def deployment_dir(self) -> Path:
         """Generated per-container config and history of this deployment."""
         return Path(self.globals.state_dir) / self.globals.deployment_name
+
+    @property
+    def data_dir(self) -> Path:
+        """Service data kept on host directories (object storage devices, ...): `berth destroy` keeps it unless
+        given --include-data, as it keeps backups/ (templates: `{{ state_dir }}/{{ deployment }}/data/...`)."""
+        return self.deployment_dir / DATA_DIR
 
     @property
     def api_address(self) -> str:

@@ -47,10 +47,12 @@ def stop(config: Config, host: str, facts: HostFacts, services: Collection[str] 
     return _only(plan, maintenance.stop_plan(plan.desired, facts.actual, services, host))
 
 
-def destroy(config: Config, host: str, facts: HostFacts, include_images: bool = False) -> HostPlan:
-    """Everything of the deployment the host reported: containers, volumes, networks, host objects, state."""
+def destroy(config: Config, host: str, facts: HostFacts, include_images: bool = False,
+            include_data: bool = False) -> HostPlan:
+    """Everything of the deployment the host reported: containers, volumes, networks, host objects, state (and
+    its service data only with `include_data`)."""
     plan = host_plan(config, host, facts.actual)
-    return _only(plan, maintenance.destroy_plan(config, facts, include_images, host))
+    return _only(plan, maintenance.destroy_plan(config, facts, include_images, host, include_data))
 
 
 def pull(config: Config, host: str, facts: HostFacts) -> HostPlan:

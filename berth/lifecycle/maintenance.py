@@ -102,9 +102,13 @@ def _containers(engine: Engine, deployment: str, running_only: bool = False) -> 
     return engine.containers({labels.DEPLOYMENT: deployment}, running_only=running_only)
 
 
-def destroy_plan(config: Config, facts: HostFacts, include_images: bool, host: str = "localhost") -> Plan:
+def destroy_plan(config: Config, facts: HostFacts, include_images: bool, host: str = "localhost",
+                 include_data: bool = False) -> Plan:
     """Containers (dependents first), then volumes, networks, host objects, images and the state directory:
-    everything of the deployment the host reported (pure: the same planner for one host or many)."""
+    everything of the deployment the host reported (pure: the same planner for one host or many).
+
+    The service data on host directories (`data/`: object storage devices, ...) is shown as kept and stays, unless
+    `include_data`: it is what the cloud's users stored, and it cannot be made again from the configuration."""
     deployment = config.globals.deployment_name
     actual = facts.actual
     changes = tuple(ContainerChange(host, c.service or c.name, c.key or c.name, c.name, Action.REMOVE, (c.state,),
@@ -117,9 +121,14 @@ def destroy_plan(config: Config, facts: HostFacts, include_images: bool, host: s
                                          frozenset(c.service for c in actual.containers))]
     if include_images:
         items += _deployment_images(config, actual.images)
+    if facts.data_dir:
+        items.append(ObjectChange("data", str(config.data_dir), "remove", "service data is lost") if include_data
+                     else ObjectChange("data", str(config.data_dir), "keep", "service data (--include-data removes it)"))
     if facts.state_dir:
+        kept = "backups/ and the config directory are kept" if include_data else \
+            "backups/, data/ and the config directory are kept"
         items.append(ObjectChange("state", str(config.deployment_dir), "remove",
-                                  "generated config, state, history (backups/ and the config directory are kept)"))
+                                  f"generated config, state, history ({kept})"))
     return Plan(deployment, changes=changes, objects=tuple(items), operation=Operation.DESTROY,
                 title=f"destroy deployment {deployment}:")
 

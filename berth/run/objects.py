@@ -18,7 +18,9 @@ from berth.run import actions
 
 Progress = Callable[[str], None]
 Builder = Callable[[list[str], Progress], None]
-REMOVE_ORDER = ("container", "volume", "network", "link", "links", "vifs", "netns", "iptables", "chains", "image", "state")
+REMOVE_ORDER = ("container", "volume", "network", "link", "links", "vifs", "netns", "iptables", "chains", "image", "data",
+                "state")
+KEPT_BY_STATE = ("backups", "data")  # removing the state directory keeps these (data/: only `destroy --include-data`)
 
 
 def fetch(engine: Engine, plan: Plan, build: Builder | None, progress: Progress) -> list[str]:
@@ -61,6 +63,8 @@ def remove(engine: Engine, item: ObjectChange) -> str:
             engine.remove_image(item.ident, force=False)  # a tag, or a dangling image id
         elif item.kind == "state":
             _remove_state(item.name)
+        elif item.kind == "data":
+            shutil.rmtree(item.name, ignore_errors=True)
         else:
             from berth.lifecycle import teardown
 
@@ -73,7 +77,8 @@ def remove(engine: Engine, item: ObjectChange) -> str:
 
 
 def _remove_state(path: str) -> None:
-    """Everything berth generated except the database dumps (the last copy of the data after a destroy)."""
+    """Everything berth generated except the database dumps (the last copy of the data after a destroy) and the
+    service data (removed as its own `data` item, only when asked)."""
     for child in Path(path).iterdir():
-        if child.name != "backups":
+        if child.name not in KEPT_BY_STATE:
             shutil.rmtree(child) if child.is_dir() else child.unlink()

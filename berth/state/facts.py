@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from berth.config.loader import DATA_DIR
 from berth.engine import labels
 from berth.engine.base import Engine
 from berth.frozen import frozen
@@ -48,6 +49,7 @@ class HostFacts:
     networks: Mapping[str, str] = field(default_factory=frozen)  # the deployment's networks: name -> id
     net: HostNet = field(default_factory=HostNet)
     state_dir: bool = False  # the deployment's state directory exists on the host
+    data_dir: bool = False  # its data/ (service data on host directories, e.g. Swift devices) exists
 
     def without_files(self) -> HostFacts:
         """Without the config files containers and history entries hold (they carry secrets the host cannot
@@ -65,7 +67,7 @@ def observe_facts(engine: Engine, deployment: str, deployment_dir: Path) -> Host
     return HostFacts(actual=actual, history=tuple(History(deployment_dir).entries()),
                      image_ids=frozenset(i.id for i in engine.images()), networks=networks,
                      net=host_net({c.id for c in engine.containers({labels.DEPLOYMENT: deployment})}),
-                     state_dir=deployment_dir.is_dir())
+                     state_dir=deployment_dir.is_dir(), data_dir=(deployment_dir / DATA_DIR).is_dir())
 
 
 def host_net(ours: set[str] | None = None) -> HostNet:

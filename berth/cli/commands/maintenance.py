@@ -57,12 +57,16 @@ def stop_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, limit
 @click.command("destroy")
 @click.option(DESTROY_FLAG, "really", is_flag=True, help="Required: this removes every container and volume.")
 @click.option("--include-images", is_flag=True, help="Also remove the images this deployment uses.")
+@click.option("--include-data", is_flag=True,
+              help="Also remove the service data on host directories (<state_dir>/<deployment>/data: Swift devices).")
 @click.option("--plan", "plan_only", is_flag=True, help="Only show what would be removed.")
 @click.option("--json", "json_flag", is_flag=True, help="Emit the plan and the results as JSON.")
 @pass_app
-def destroy_cmd(app: AppContext, really: bool, include_images: bool, plan_only: bool, json_flag: bool) -> None:
+def destroy_cmd(app: AppContext, really: bool, include_images: bool, include_data: bool, plan_only: bool,
+                json_flag: bool) -> None:
     """Remove this deployment: containers, volumes (data!), networks, host interfaces/namespaces/rules berth
-    made, generated state. The configuration directory and database backups are kept."""
+    made, generated state. The configuration directory, database backups and the service data on host
+    directories (unless --include-data) are kept."""
     from berth.engine import connect
     from berth.lifecycle.maintenance import destroy_plan, execute, op_lines, units_of
     from berth.state.facts import observe_facts
@@ -75,12 +79,12 @@ def destroy_cmd(app: AppContext, really: bool, include_images: bool, plan_only: 
     if is_remote(config):
         from berth.lifecycle import hostops
 
-        run = new_run(app, "destroy", lambda h, f: hostops.destroy(config, h, f, include_images))
+        run = new_run(app, "destroy", lambda h, f: hostops.destroy(config, h, f, include_images, include_data))
         change_many(app, run, None, None, plan_only, True)
         return
     client = connect()
     facts = observe_facts(client, config.globals.deployment_name, config.deployment_dir)
-    plan = destroy_plan(config, facts, include_images)
+    plan = destroy_plan(config, facts, include_images, include_data=include_data)
     if not show_and_confirm(app, op_lines(plan), plan_only, True, plan.has_changes, plan.to_dict(), "destroy"):
         return
     executor = execute(client, plan, units_of(config), config.deployment_dir, progress_printer(app))
