@@ -261,3 +261,21 @@ def test_replicas_follow_the_number_of_devices(tmp_path: Path) -> None:
     desired = render_desired(load_config(root), {})
     assert rings_of(desired)["replicas"] == 2
     assert all(a != b for a, b in placement(desired, "container"))  # both devices of the one host
+
+
+def test_with_haproxy_the_proxy_is_served_on_the_vip(tmp_path: Path) -> None:
+    from berth.lifecycle import wiring
+
+    vip = "198.51.100.100"
+    root = _config_dir(tmp_path, f"internal_vip_address: {vip}\nenable_haproxy: true\nenable_keepalived: true\n")
+    (root / "multinode").write_text(INVENTORY)
+    config = load_config(root, inventory_path=root / "multinode")
+    frontend = next(f for f in wiring.loadbalancer(config) if f["service"] == "swift")
+    assert (frontend["name"], frontend["port"], frontend["check"]) == ("swift_proxy", 8080, "GET /healthcheck")
+    assert [b["address"] for b in frontend["backends"]] == ["198.51.100.11"]  # the control host only
+    register = step(render_host(root, "control01"), "keystone-register").payload
+    assert register["endpoints"][0]["urls"]["internal"] == f"http://{vip}:8080/v1/AUTH_%(project_id)s"
+    storage = render_host(root, "storage01")  # storage servers keep their own addresses (no VIP between them)
+    conf = ini(next(c.files for c in storage.containers if c.key == "swift_object_server")["object-server.conf"])
+    assert conf["DEFAULT"]["bind_ip"] == STORAGE["storage01"]
+    assert {d["ip"] for d in rings_of(storage, "rings-storage")["rings"]["object"]} == set(STORAGE.values())
