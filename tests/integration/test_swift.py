@@ -1,5 +1,8 @@
 """Deploy Swift (with MariaDB, Memcached and Keystone) on the real engine and store objects in it for real.
 
+Two devices on the one host, so two replicas: a replica removed from one device comes back through the
+replicator and the rsync daemon.
+
 Own deployment (`bswift`), own loopback address (127.0.0.62, added to `lo` here and removed at the end), own
 config/state/log directories and its own image namespace (`bswift`: building never retags another deployment's
 images); no RabbitMQ, so no Erlang ports. Leftovers of an earlier run are removed first, everything at the end
@@ -23,7 +26,7 @@ import yaml
 
 from berth.cli.main import main
 from berth.engine import labels
-from tests.sandbox import build_images, remove_deployment, sdk_client, write_config
+from tests.sandbox import build_images, remove_deployment, sdk_client, wait_for, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +53,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     _address("add")
     root = tmp_path_factory.mktemp("swift")
     config_dir = write_config(root, deployment=DEPLOYMENT, address=ADDRESS, epmd_port=4462, services=SERVICES,
-                              extra={"image_namespace": "bswift"})
+                              extra={"image_namespace": "bswift", "swift_devices": 2})
     try:
         build_images(config_dir, IMAGES)
         start = time.monotonic()
@@ -83,6 +86,10 @@ def test_object_store_is_in_the_catalog(cloud: Any) -> None:
     assert {"swiftoperator", "ResellerAdmin"} <= {r.name for r in cloud.identity.roles()}
 
 
+def replicas(env: dict[str, Any], pattern: str) -> list[Path]:
+    return sorted(env["data"].glob(f"d*/{pattern}"))
+
+
 def test_objects_round_trip(cloud: Any, env: dict[str, Any]) -> None:
     data = os.urandom(3 << 20) + b"berth"
     store = cloud.object_store
@@ -92,14 +99,30 @@ def test_objects_round_trip(cloud: Any, env: dict[str, Any]) -> None:
         assert [o.name for o in store.objects("berth-swift-test")] == ["blob"]
         body = store.download_object("blob", container="berth-swift-test")
         assert hashlib.sha256(body).hexdigest() == hashlib.sha256(data).hexdigest()
-        # the object's one replica is a file on the host directory of device d0
-        files = [p for p in (env["data"] / "d0" / "objects").rglob("*.data")]
-        assert len(files) == 1 and files[0].stat().st_size == len(data)
+        # two replicas: one file on each device, host directories d0 and d1
+        files = replicas(env, "objects/*/*/*/*.data")
+        assert [f.parts[-6] for f in files] == ["d0", "d1"] and {f.stat().st_size for f in files} == {len(data)}
         store.delete_object("blob", container="berth-swift-test")
         assert [o.name for o in store.objects("berth-swift-test")] == []
     finally:
         store.delete_container("berth-swift-test", ignore_missing=True)
     assert "berth-swift-test" not in [c.name for c in store.containers()]
+
+
+def test_a_lost_replica_comes_back_through_rsync(cloud: Any, env: dict[str, Any]) -> None:
+    data = os.urandom(1 << 20)
+    store = cloud.object_store
+    store.create_container(name="berth-swift-repl")
+    try:
+        store.upload_object(container="berth-swift-repl", name="blob", data=data)
+        lost = next(f for f in replicas(env, "objects/*/*/*/*.data") if f.parts[-6] == "d1")
+        partition = lost.parents[2]
+        shutil.rmtree(partition)  # the whole partition of device d1, as a failed disk would lose it
+        wait_for("the object replicator to copy the partition back", 180, lambda: lost.is_file(), interval=3)
+        assert lost.read_bytes() == data and lost.stat().st_uid == partition.parent.parent.stat().st_uid
+        store.delete_object("blob", container="berth-swift-repl")
+    finally:
+        store.delete_container("berth-swift-repl", ignore_missing=True)
 
 
 def test_every_container_is_healthy(env: dict[str, Any]) -> None:
@@ -125,7 +148,7 @@ def test_destroy_keeps_the_devices_unless_asked(env: dict[str, Any], capsys: pyt
     assert main([*config, "destroy", "--yes-i-really-really-mean-it"]) == 0
     assert "keep    data" in capsys.readouterr().out
     assert not started(env["client"])
-    assert (env["data"] / "d0" / "accounts").is_dir()  # the account database the test made is still there
+    assert replicas(env, "accounts/*/*/*/*.db")  # the account databases the tests made are still there
     state = env["root"] / "state" / DEPLOYMENT
     assert sorted(p.name for p in state.iterdir()) == ["data"]
     assert main([*config, "destroy", "--yes-i-really-really-mean-it", "--include-data"]) == 0
