@@ -49,7 +49,7 @@ class HostFacts:
     networks: Mapping[str, str] = field(default_factory=frozen)  # the deployment's networks: name -> id
     net: HostNet = field(default_factory=HostNet)
     state_dir: bool = False  # the deployment's state directory exists on the host
-    data_dir: bool = False  # its data/ (service data on host directories, e.g. Swift devices) exists
+    data_dir: bool = False  # its data/ (service data on host directories, e.g. object storage devices) exists
 
     def without_files(self) -> HostFacts:
         """Without the config files containers and history entries hold (they carry secrets the host cannot

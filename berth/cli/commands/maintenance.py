@@ -58,7 +58,8 @@ def stop_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, limit
 @click.option(DESTROY_FLAG, "really", is_flag=True, help="Required: this removes every container and volume.")
 @click.option("--include-images", is_flag=True, help="Also remove the images this deployment uses.")
 @click.option("--include-data", is_flag=True,
-              help="Also remove the service data on host directories (<state_dir>/<deployment>/data: Swift devices).")
+              help="Also remove the service data on host directories (<state_dir>/<deployment>/data, e.g. object storage "
+                   "devices).")
 @click.option("--plan", "plan_only", is_flag=True, help="Only show what would be removed.")
 @click.option("--json", "json_flag", is_flag=True, help="Emit the plan and the results as JSON.")
 @pass_app
