@@ -123,7 +123,8 @@ def destroy_plan(config: Config, facts: HostFacts, include_images: bool, host: s
         items += _deployment_images(config, actual.images)
     if facts.state_dir:
         items.append(ObjectChange("state", str(config.deployment_dir), "remove",
-                                  "generated config, state, history (backups/ and the config directory are kept)"))
+                                  "generated config, state, history (backups/, data/ and the config directory are "
+                                  "kept)"))
     return Plan(deployment, changes=changes, objects=tuple(items), operation=Operation.DESTROY,
                 title=f"destroy deployment {deployment}:")
 

@@ -99,6 +99,7 @@ class Renderer:
             "host_vars": dict(info.vars),
             "workers": g.openstack_service_workers,
             "container_name": lambda key: container_name(self.deployment, key),
+            "host_address": lambda name: wiring.host_address(self.config, name),  # any host's, by name
         }
 
     def _service_context(self, service: ServiceDef, **extra: Any) -> dict[str, Any]:

@@ -20,6 +20,9 @@ Progress = Callable[[str], None]
 Builder = Callable[[list[str], Progress], None]
 REMOVE_ORDER = ("container", "volume", "network", "link", "links", "vifs", "netns", "iptables", "chains", "data", "image",
                 "state")
+# removing the state directory keeps these: database dumps, and service data under data/ (a service's teardown
+# `data_dirs` names its own, removed only by `destroy --include-data`)
+KEPT_BY_STATE = ("backups", "data")
 
 
 def fetch(engine: Engine, plan: Plan, build: Builder | None, progress: Progress) -> list[str]:
@@ -78,7 +81,8 @@ def remove(engine: Engine, item: ObjectChange) -> str:
 
 
 def _remove_state(path: str) -> None:
-    """Everything berth generated except the database dumps (the last copy of the data after a destroy)."""
+    """Everything berth generated except the database dumps (the last copy of the data after a destroy) and the
+    service data (removed as its own `data` item, only when asked)."""
     for child in Path(path).iterdir():
-        if child.name != "backups":
+        if child.name not in KEPT_BY_STATE:
             shutil.rmtree(child) if child.is_dir() else child.unlink()

@@ -58,8 +58,8 @@ def stop_cmd(app: AppContext, plan_only: bool, yes: bool, json_flag: bool, limit
 @click.option(DESTROY_FLAG, "really", is_flag=True, help="Required: this removes every container and volume.")
 @click.option("--include-images", is_flag=True, help="Also remove the images this deployment uses.")
 @click.option("--include-data", is_flag=True,
-              help="Also remove the host directories of data services keep outside volumes (Ceph's monitor stores "
-                   "and OSD files).")
+              help="Also remove the host directories where services keep data outside volumes (Ceph's monitor "
+                   "stores and OSD files, Swift's devices).")
 @click.option("--plan", "plan_only", is_flag=True, help="Only show what would be removed.")
 @click.option("--json", "json_flag", is_flag=True, help="Emit the plan and the results as JSON.")
 @pass_app
@@ -67,7 +67,7 @@ def destroy_cmd(app: AppContext, really: bool, include_images: bool, include_dat
                 json_flag: bool) -> None:
     """Remove this deployment: containers, volumes (data!), networks, host interfaces/namespaces/rules berth
     made, generated state. The configuration directory, database backups and the host directories of data
-    services declare (Ceph's; docs/storage.md) are kept; --include-data removes those too."""
+    services declare (Ceph's, Swift's; docs/storage.md) are kept; --include-data removes those too."""
     from berth.engine import connect
     from berth.lifecycle.maintenance import destroy_plan, execute, op_lines, units_of
     from berth.state.facts import observe_facts

@@ -135,3 +135,15 @@ def test_an_inventory_group_named_after_a_container_narrows_it(tmp_path: Path) -
     assert wiring.exports(config)["database_host"] == "198.51.100.12"
     assert "mariadb" not in {c.key for c in Renderer(config, {}, "ctl1").render().containers}
     assert "mariadb" in {c.key for c in Renderer(config, {}, "ctl2").render().containers}
+
+
+def test_templates_reach_any_host_by_name(tmp_path: Path) -> None:
+    """`host_address(name)`: a service lists the hosts of its containers (`container_hosts`) with their addresses,
+    e.g. a storage ring naming every storage host, whichever host the template is rendered for."""
+    from berth.lifecycle.render import Renderer
+
+    renderer = Renderer(three_hosts(make_config_dir(tmp_path)), {}, "control01")
+    address = renderer.base_context["host_address"]
+    assert [address(h) for h in ("control01", "compute01", "compute02")] == list(ADDRESSES.values())
+    with pytest.raises(ConfigError, match="has no address"):
+        address("nowhere")
