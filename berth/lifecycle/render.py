@@ -385,10 +385,10 @@ def _through_the_vip(service: ServiceDef, services: Sequence[ServiceDef]) -> tup
 def _check_dependencies(services: list[ServiceDef]) -> None:
     known = set(deployable_services())
     for service in services:
-        unknown = [d for d in service.depends_on if d not in known]
+        unknown = [d for d in (*service.depends_on, *service.requires) if d not in known]
         if unknown:
             raise ConfigError(f"service `{service.name}` depends on unknown {', '.join(unknown)}",
-                              f"fix depends_on in {service.folder / 'service.yml'}")
+                              f"fix depends_on and requires in {service.folder / 'service.yml'}")
 
 
 def resolved_virt_type(config: Config) -> str:

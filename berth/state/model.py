@@ -283,6 +283,9 @@ class ServiceDef(_Strict):
     # True for what serves the internal VIP (haproxy, keepalived): a service reaching a load-balanced one waits for it
     serves_vip: bool = False
     depends_on: list[str] = Field(default_factory=list)
+    # services this one cannot work without (e.g. its storage back end): enabling it while one of them is disabled
+    # is a configuration error. depends_on alone only orders, and skips a dependency that is not enabled
+    requires: list[str] = Field(default_factory=list)
     passwords: list[str | PasswordSpec] = Field(default_factory=list)
     options: list[OptionDef] = Field(default_factory=list)  # typed settings, overridable in globals.yml
     ports: list[Port] = Field(default_factory=list)
