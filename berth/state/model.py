@@ -42,6 +42,9 @@ class ConfigFile(_Strict):
     owner: str = "root"
     mode: str = Field("0640", pattern=MODE_PATTERN)
     source: str | None = None  # file name in the config directory; default: template name without .j2
+    # a template: the file is written only when it renders true (not "", false, 0, no, none), e.g. a key that
+    # exists only when another service is enabled; left out, it is in neither the config directory nor config.json
+    when: str | None = None
 
     @property
     def name(self) -> str:
