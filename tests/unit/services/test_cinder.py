@@ -209,3 +209,32 @@ def test_cinder_without_ceph_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(config_dir(tmp_path, extra="enable_cinder: true\n"))
     assert any("cinder requires ceph" in problem for problem in info.value.details)
+
+
+def test_nova_compute_gives_libvirt_the_cinder_key_as_the_rbd_secret(many: dict[str, DesiredState],
+                                                                      many_config: Config) -> None:
+    compute = container(many["compute01"], "nova_compute")
+    uuid = many_config.passwords["cinder_rbd_secret_uuid"]
+    assert json.loads(compute.files["config.json"])["command"] == [
+        "/bin/sh", "/etc/nova/berth-libvirt-secrets.sh", "nova-compute", "--config-file", "/etc/nova/nova.conf"]
+    assert compute.files["ceph-client-cinder.key"] == many_config.passwords["ceph_client_cinder_key"]
+    assert f"<uuid>{uuid}</uuid>" in compute.files["libvirt-secret-cinder.xml"]
+    script = compute.files["berth-libvirt-secrets.sh"]
+    assert f"secret-set-value --secret {uuid}" in script and script.rstrip().endswith('exec "$@"')
+    modes = {dest: (f["mode"], f["owner"]) for dest, f in files_json(compute).items()}
+    assert modes["/etc/nova/berth-secrets/cinder.key"] == modes["/etc/nova/berth-secrets/cinder.xml"] == ("0600", "root")
+    assert modes["/etc/nova/berth-libvirt-secrets.sh"] == ("0700", "root")
+    conf = ini(compute.files["nova.conf"])
+    assert (conf["libvirt"]["rbd_user"], conf["libvirt"]["rbd_secret_uuid"]) == ("cinder", uuid)
+    assert conf["cinder"]["catalog_info"] == "volumev3:cinderv3:internalURL"
+    assert many_config.passwords["ceph_client_cinder_key"] not in compute.files["nova.conf"]
+
+
+def test_without_cinder_nova_compute_is_as_before(tmp_path: Path) -> None:
+    desired = render_desired(load_config(config_dir(tmp_path, extra="enable_ceph: true\n")), {}, pins={})
+    compute = container(desired, "nova_compute")
+    assert json.loads(compute.files["config.json"])["command"] == [
+        "nova-compute", "--config-file", "/etc/nova/nova.conf"]
+    assert not {"berth-libvirt-secrets.sh", "libvirt-secret-cinder.xml", "ceph-client-cinder.key"} & set(compute.files)
+    conf = ini(compute.files["nova.conf"])
+    assert "rbd_user" not in conf["libvirt"] and not conf.has_section("cinder")
