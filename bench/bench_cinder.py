@@ -9,6 +9,8 @@ and Ceph data in a temporary directory:
   volume:   `--volumes` times, a 1 GiB volume created through openstacksdk until `available` (polled every 0.2 s):
             an RBD image made in the `volumes` pool by cinder-volume after the scheduler chose it; then deleted;
   backup:   `--backups` times, a backup of a 1 GiB volume until `available` (a full RBD copy into `backups`).
+  memory:   each Ceph and Cinder container's memory (the engine's usage less inactive file cache, as `docker stats`
+            shows it) 20 s after the deploy, before any volume exists, and again at the end.
 Medians. Then `berth destroy --include-data`. 2 cores.
 """
 
@@ -71,6 +73,20 @@ def wait_backup_service(storage: Any) -> None:
     storage.wait_for_delete(volume, interval=0.5, wait=120)
 
 
+def storage_memory_mib() -> dict[str, float]:
+    """MiB per Ceph and Cinder container (by key): usage less inactive file cache (cgroup v1 and v2 names)."""
+    out = {}
+    for container in sdk_client().containers.list(filters={"label": f"berth.deployment={DEPLOYMENT}"}):
+        key = container.name.removeprefix(f"{DEPLOYMENT}-")
+        if not key.startswith(("ceph_", "cinder_")) or "--" in key:
+            continue
+        memory = container.stats(stream=False)["memory_stats"]
+        stats = memory.get("stats", {})
+        inactive = stats.get("total_inactive_file", stats.get("inactive_file", 0))
+        out[key] = (memory["usage"] - inactive) / 2 ** 20
+    return dict(sorted(out.items()))
+
+
 def run(root: Path, volumes: int, backups: int) -> dict[str, list[float]]:
     config = write_config(root, deployment=DEPLOYMENT, address=ADDRESS, epmd_port=EPMD, services=SERVICES,
                           extra={"ceph_data_dir": str(root / "data"), "ceph_osd_size_gb": 2,
@@ -82,6 +98,8 @@ def run(root: Path, volumes: int, backups: int) -> dict[str, list[float]]:
         if main(["--quiet", "--config-dir", str(config), "deploy", "--yes"]) != 0:
             raise SystemExit("deploy failed")
         out: dict[str, list[float]] = {"deploy": [time.monotonic() - start]}
+        time.sleep(20)
+        idle = storage_memory_mib()
         storage = connect(load_config(config).passwords).block_storage
         out["volume create -> available"] = [volume_seconds(storage) for _ in range(volumes)]
         wait_backup_service(storage)
@@ -90,6 +108,13 @@ def run(root: Path, volumes: int, backups: int) -> dict[str, list[float]]:
         out["backup -> available"] = [backup_seconds(storage, source) for _ in range(backups)]
         storage.delete_volume(source)
         storage.wait_for_delete(source, interval=0.5, wait=120)
+        used = storage_memory_mib()
+        for name, mib in idle.items():
+            print(f"memory {name}: {mib:.0f} MiB idle, {used.get(name, float('nan')):.0f} MiB after the runs")
+        for prefix in ("ceph_", "cinder_"):
+            print(f"memory of the {prefix[:-1]} containers: "
+                  f"{sum(v for k, v in idle.items() if k.startswith(prefix)):.0f} MiB idle, "
+                  f"{sum(v for k, v in used.items() if k.startswith(prefix)):.0f} MiB after the runs")
         return out
     finally:
         main(destroy)
