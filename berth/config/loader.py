@@ -150,6 +150,7 @@ def gather(config_dir: Path, inventory_path: Path | None = None,
         return None, problems, warnings
     globals_, running, explicit = with_running_release(globals_)
     problems += unsupported_services(globals_.openstack_release, enabled_names(globals_))
+    problems += missing_requirements(enabled_names(globals_))
     problems += _tls(config_dir, globals_, passwords)
     if problems:
         return None, problems, warnings
@@ -175,6 +176,20 @@ def enabled_names(globals_: GlobalsBase) -> list[str]:
     from berth.state.model import deployable_services
 
     return [name for name in deployable_services() if is_enabled(globals_, name)]
+
+
+def missing_requirements(enabled: list[str]) -> list[str]:
+    """One problem per enabled service whose `requires:` names a service that is not enabled."""
+    from berth.services.registry import enable_key
+    from berth.state.model import load_service
+
+    problems = []
+    for name in enabled:
+        for needed in load_service(name).requires:
+            if needed not in enabled:
+                problems.append(f"globals.yml: {enable_key(name)}: {name} requires {needed}; set "
+                                f"{enable_key(needed)}: true or disable {name}")
+    return problems
 
 
 def with_running_release(globals_: GlobalsBase) -> tuple[GlobalsBase, str | None, bool]:

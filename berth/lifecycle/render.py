@@ -29,6 +29,7 @@ from berth.state.model import ConfigFile, ContainerDef, ServiceDef, Step, deploy
 DEFAULT_DEPLOYMENT = "berth"
 CONFIG_MOUNT = "/var/lib/berth/config"
 LOG_MOUNT = "/var/log/berth"
+FALSE_WORDS = frozenset({"", "false", "0", "no", "none"})  # a `when:` rendering to one of these leaves its file out
 DB_SERVICE, DB_CONTAINER, DB_VOLUME = "mariadb", "mariadb", "mariadb"
 
 
@@ -153,6 +154,7 @@ class Renderer:
 
     def _container(self, service: ServiceDef, key: str, d: ContainerDef) -> DesiredContainer:
         ctx = self._service_context(service, container=key)
+        d = d.model_copy(update={"config": self._wanted_files(service, d.config, ctx)})
         files = self._files(service, key, d.config, ctx)
         # privsep_preload entries are templates too (a package of one release only); "" drops an entry
         preload = [p for p in self._value(service, d.privsep_preload, ctx) if p]
@@ -219,6 +221,11 @@ class Renderer:
                     names.add(volume_name(self.deployment, source))
         return tuple(sorted(names))
 
+    def _wanted_files(self, service: ServiceDef, items: list[ConfigFile], ctx: dict[str, Any]) -> list[ConfigFile]:
+        """The config files whose `when` (if any) renders true."""
+        return [item for item in items
+                if item.when is None or str(self._value(service, item.when, ctx)).strip().lower() not in FALSE_WORDS]
+
     def _files(self, service: ServiceDef, key: str, items: list[ConfigFile], ctx: dict[str, Any]) -> dict[str, str]:
         out = {}
         for item in items:
@@ -269,8 +276,10 @@ class Renderer:
         definition = service.containers[step.container]
         ctx = self._service_context(service, container=step.container)
         files = {k: v for k, v in base.files.items() if k != "config.json"}
-        files.update(self._files(service, step.container, step.config, ctx))
-        d = definition.model_copy(update={"config": definition.config + step.config, "log_file": None,
+        step_files = self._wanted_files(service, step.config, ctx)
+        files.update(self._files(service, step.container, step_files, ctx))
+        config = self._wanted_files(service, definition.config, ctx) + step_files
+        d = definition.model_copy(update={"config": config, "log_file": None,
                                           "privsep_preload": [], "user": step.user or definition.user})
         files["config.json"] = _config_json(service.name, d, _without_empty(self._value(service, step.command, ctx)))
         key = f"{step.container}--{step.name}"
@@ -386,10 +395,10 @@ def _through_the_vip(service: ServiceDef, services: Sequence[ServiceDef]) -> tup
 def _check_dependencies(services: list[ServiceDef]) -> None:
     known = set(deployable_services())
     for service in services:
-        unknown = [d for d in service.depends_on if d not in known]
+        unknown = [d for d in (*service.depends_on, *service.requires) if d not in known]
         if unknown:
             raise ConfigError(f"service `{service.name}` depends on unknown {', '.join(unknown)}",
-                              f"fix depends_on in {service.folder / 'service.yml'}")
+                              f"fix depends_on and requires in {service.folder / 'service.yml'}")
 
 
 def resolved_virt_type(config: Config) -> str:

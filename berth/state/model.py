@@ -42,6 +42,9 @@ class ConfigFile(_Strict):
     owner: str = "root"
     mode: str = Field("0640", pattern=MODE_PATTERN)
     source: str | None = None  # file name in the config directory; default: template name without .j2
+    # a template: the file is written only when it renders true (not "", false, 0, no, none), e.g. a key that
+    # exists only when another service is enabled; left out, it is in neither the config directory nor config.json
+    when: str | None = None
 
     @property
     def name(self) -> str:
@@ -283,6 +286,9 @@ class ServiceDef(_Strict):
     # True for what serves the internal VIP (haproxy, keepalived): a service reaching a load-balanced one waits for it
     serves_vip: bool = False
     depends_on: list[str] = Field(default_factory=list)
+    # services this one cannot work without (e.g. its storage back end): enabling it while one of them is disabled
+    # is a configuration error. depends_on alone only orders, and skips a dependency that is not enabled
+    requires: list[str] = Field(default_factory=list)
     passwords: list[str | PasswordSpec] = Field(default_factory=list)
     options: list[OptionDef] = Field(default_factory=list)  # typed settings, overridable in globals.yml
     ports: list[Port] = Field(default_factory=list)

@@ -50,3 +50,17 @@ def test_missing_interface_is_located_in_globals(tmp_path: Path) -> None:
         load_config(tmp_path)
     [problem] = info.value.details
     assert problem.startswith(f"{tmp_path}/globals.yml:2: network_interface: interface `nosuch0` does not exist")
+
+
+def test_a_service_enabled_without_one_it_requires_is_a_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    from berth.config import loader
+    from berth.state import model
+
+    defs = {"store": model.ServiceDef(name="store"),
+            "user": model.ServiceDef(name="user", depends_on=["store"], requires=["store"]),
+            "other": model.ServiceDef(name="other", depends_on=["store"])}  # depends_on alone: only ordering
+    monkeypatch.setattr(model, "load_service", defs.__getitem__)
+    assert loader.missing_requirements(["user", "store", "other"]) == []
+    assert loader.missing_requirements(["other"]) == []
+    assert loader.missing_requirements(["user", "other"]) == [
+        "globals.yml: enable_user: user requires store; set enable_store: true or disable user"]

@@ -111,3 +111,22 @@ def test_privsep_preload_reaches_the_agents_config_json_but_not_their_steps(tmp_
     for step in desired.steps:
         if step.container is not None:
             assert "privsep_preload" not in json.loads(step.container.files["config.json"]), step.name
+
+
+@pytest.mark.parametrize(("flag", "kept"), [(True, ["keystone.conf", "keystone-uwsgi.ini"]),
+                                            (False, ["keystone.conf", "berth-keys.sh"])])
+def test_a_config_file_with_when_is_written_only_when_it_renders_true(config_dir, flag, kept):
+    from berth.lifecycle.render import Renderer
+    from berth.state.model import ConfigFile, load_service
+
+    service = load_service("keystone")
+    items = [ConfigFile(template="keystone.conf.j2", dest="/etc/a"),
+             ConfigFile(template="keystone-uwsgi.ini.j2", dest="/etc/b", when="{{ flag }}"),
+             ConfigFile(template="berth-keys.sh.j2", dest="/etc/c", when="{{ not flag }}"),
+             ConfigFile(template="berth-bootstrap.sh.j2", dest="/etc/d", when="{{ 'no' }}")]
+    definition = service.containers["keystone"].model_copy(update={"config": items})
+    renderer = Renderer(load_config(config_dir), {}, "localhost")
+    renderer.base_context["flag"] = flag
+    container = renderer._container(service, "keystone", definition)
+    assert sorted(container.files) == sorted([*kept, "config.json"])
+    assert [f["source"] for f in json.loads(container.files["config.json"])["files"]] == kept
