@@ -298,8 +298,12 @@ def test_the_vip_is_on_exactly_one_controller_and_every_controller_runs_the_apis
     wait_for("keepalived to elect a VIP holder", 30, lambda: len(vip_holders(cloud.lab)) == 1, 0.5)
     for host in controllers(cloud.lab):
         assert running_on(host) >= CONTAINERS, host.name
-    servers = haproxy_servers(cloud.lab.hosts[0])
-    assert {s for (fe, s), status in servers.items() if fe == "keystone_api" and status == "UP"} == set(HOSTS)
+    def all_up() -> dict[tuple[str, str], str] | None:  # a loaded host may answer a check late: DOWN for a while
+        servers = haproxy_servers(cloud.lab.hosts[0])
+        return servers if {s for (fe, s), status in servers.items() if fe == "keystone_api" and status == "UP"} \
+            == set(HOSTS) else None
+
+    servers = wait_for("every controller's Keystone UP in HAProxy", 120, all_up, 2.0)
     # the database has one writer: the first controller, the others wait as backups
     assert servers[("mariadb_mysql", "ha1")] == "UP"
     assert cluster_size(cloud) == len(HOSTS)  # one Galera cluster
