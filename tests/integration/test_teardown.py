@@ -44,8 +44,9 @@ def test_declared_host_objects_are_found_and_removed(objects):
                                                         iptables=[RULE]))
     found = teardown.find(config, service)
     assert sorted((o.kind, o.name) for o in found) == [
-        ("iptables", RULE), ("link", "bupt-ext0"), ("link", "buptbr1"), ("netns", "buptns-1")]
+        ("iptables", RULE), ("link", "bupt-ext0"), ("links", "buptbr"), ("netns", "buptns-1")]
     results = [teardown.remove(o) for o in found]
     assert all("removed" in r for r in results), results
+    assert "links buptbr (buptbr1): removed" in results  # the prefixed links are named when swept
     assert teardown.find(config, service) == []
     assert not [n for n in teardown.links() if n.startswith("bupt")]  # the veth peer went with its pair
