@@ -79,7 +79,8 @@ def full_stop(env: ha.Cloud, run: int) -> float:
         main(["--quiet", "lab", "kill", "--name", ha.NAME, host.name])
     started = time.monotonic()
     back_up(env)
-    wait_for("a token through the VIP", 300, ha.issues_tokens(ha.admin_password(env)), 1.0)
+    token_served = ha.issues_tokens(ha.admin_password(env))
+    wait_for("a token through the VIP", 300, lambda: not token_served(), 1.0)
     took = time.monotonic() - started
     if not kept <= {p.name for p in ha.admin_sdk(env).identity.projects()}:
         raise SystemExit("committed rows were lost")

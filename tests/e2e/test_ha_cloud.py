@@ -153,49 +153,47 @@ def validate_token_on(host: LabHost, token: str) -> int:
         return exc.code
 
 
-def answers(url: str) -> Callable[[], bool]:
+def _failure(call: Callable[[], int], ok: Callable[[int], bool]) -> str:
+    """'' when `call` answers a status `ok` accepts, else why not (the status, or the error's name and text)."""
+    try:
+        status = call()
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"[:120]
+    return "" if ok(status) else f"HTTP {status}"
+
+
+def _get(url: str, token: str | None) -> int:
+    request = urllib.request.Request(url, headers={"X-Auth-Token": token} if token else {})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return int(response.status)
+
+
+def answers(url: str) -> Callable[[], str]:
     """A GET of `url` that counts as served when the answer is below 500 within 10 s (a slow answer on loaded lab
     hosts is not a failed request; the longest gap between answers says how slow)."""
-    def check() -> bool:
-        try:
-            with urllib.request.urlopen(url, timeout=10) as response:
-                return bool(response.status < 500)
-        except urllib.error.HTTPError as exc:
-            return exc.code < 500
-        except OSError:
-            return False
-    return check
+    return lambda: _failure(lambda: _get(url, None), lambda status: status < 500)
 
 
-def lists(url: str, token: str) -> Callable[[], bool]:
+def lists(url: str, token: str) -> Callable[[], str]:
     """An authenticated GET of `url` that counts as served when it answers 200 within 10 s."""
-    def check() -> bool:
-        try:
-            request = urllib.request.Request(url, headers={"X-Auth-Token": token})
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
-    return check
+    return lambda: _failure(lambda: _get(url, token), lambda status: status == 200)
 
 
-def issues_tokens(password: str) -> Callable[[], bool]:
+def issues_tokens(password: str) -> Callable[[], str]:
     """A token issued through the VIP: Keystone and the database behind it both serve."""
-    def check() -> bool:
-        try:
-            return bool(issue_token(password, timeout=5))
-        except (OSError, urllib.error.HTTPError):
-            return False
-    return check
+    return lambda: _failure(lambda: 201 if issue_token(password, timeout=5) else 0, lambda status: status == 201)
 
 
 @dataclass
 class ClientLoop:
-    """`request` every `period` seconds in a thread: the failures, and the longest gap between successes."""
+    """`request` every `period` seconds in a thread: the failures (when, and why), and the longest gap between
+    successes. `request` returns '' when served, else the reason."""
 
-    request: Callable[[], bool]
+    request: Callable[[], str]
     period: float = 0.2
-    results: list[tuple[float, bool]] = field(default_factory=list)
+    results: list[tuple[float, str]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
@@ -217,18 +215,37 @@ class ClientLoop:
 
     @property
     def failed(self) -> int:
-        return sum(1 for _, ok in self.results if not ok)
+        return sum(1 for _, why in self.results if why)
 
     @property
     def longest_gap(self) -> float:
         """Seconds between two successes with only failures between them (0: none failed)."""
         gap, last_ok = 0.0, None
-        for at, ok in self.results:
-            if ok:
+        for at, why in self.results:
+            if not why:
                 if last_ok is not None:
                     gap = max(gap, at - last_ok)
                 last_ok = at
         return gap if self.failed else 0.0
+
+    def summary(self, what: str, since: float) -> str:
+        return (f"{what}: requests {len(self.results)}, failed {self.failed}, longest gap {self.longest_gap:.1f}s"
+                + (f" ({self.failures(since)})" if self.failed else ""))
+
+    def served_last(self, count: int) -> bool:
+        return not any(why for _, why in self.results[-count:])
+
+    def failures(self, since: float) -> str:
+        """Each run of the same failure: seconds after `since` it began and ended, how many, why."""
+        runs: list[list[Any]] = []
+        for at, why in self.results:
+            if why and runs and runs[-1][3] == why and runs[-1][4]:
+                runs[-1][1], runs[-1][2] = at, runs[-1][2] + 1
+            elif why:
+                runs.append([at, at, 1, why, True])
+            elif runs:
+                runs[-1][4] = False
+        return "; ".join(f"{a - since:.1f}-{b - since:.1f}s x{n}: {why}" for a, b, n, why, _ in runs[:8])
 
 
 def write_config(root: Path, lab: Lab) -> Path:
@@ -384,8 +401,7 @@ def test_a_rolling_upgrade_behind_the_vip_fails_no_request(cloud: Cloud) -> None
     data = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else {}
     loops = {"GET /v3": identity, "GET glance /healthcheck": images, "GET nova /servers": servers}
     print(f"rolling upgrade of {', '.join(ROLLED)} over {len(HOSTS)} controllers: {elapsed:.1f}s; timings "
-          f"{data.get('timings')}; " + "; ".join(f"{what}: requests {len(loop.results)}, failed {loop.failed}, "
-                                                 f"longest gap {loop.longest_gap:.1f}s" for what, loop in loops.items()))
+          f"{data.get('timings')}; " + "; ".join(loop.summary(what, started) for what, loop in loops.items()))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert [h["wave"] for h in data["hosts"]] == [1, 2, 2]
     assert "haproxy drain" in data["timings"] and "haproxy ready" in data["timings"]  # each host left HAProxy first
@@ -412,16 +428,14 @@ def test_losing_the_vip_holder_moves_the_vip_and_the_apis_keep_answering(cloud: 
                  lambda: len(vip_holders(cloud.lab)) == 1 and vip_holders(cloud.lab)[0] != lost.name, 0.2)
         moved = time.monotonic() - killed_at
         time.sleep(20)
-    print(f"VIP failover after losing {lost.name}: {moved:.1f}s; GET /v3: requests {len(loop.results)}, failed "
-          f"{loop.failed}, longest gap {loop.longest_gap:.1f}s; token issue: requests {len(tokens.results)}, "
-          f"failed {tokens.failed}, longest gap {tokens.longest_gap:.1f}s; glance: requests {len(images.results)}, "
-          f"failed {images.failed}, longest gap {images.longest_gap:.1f}s; server list: requests "
-          f"{len(servers.results)}, failed {servers.failed}, longest gap {servers.longest_gap:.1f}s")
+    loops = {"GET /v3": loop, "token issue": tokens, "glance": images, "server list": servers}
+    print(f"VIP failover after losing {lost.name}: {moved:.1f}s; "
+          + "; ".join(each.summary(what, killed_at) for what, each in loops.items()))
     assert moved < 30
-    assert all(ok for _, ok in loop.results[-20:]), "the API answers through the VIP again"
+    assert loop.served_last(20), "the API answers through the VIP again"
     # the database's writer was on the lost host: Galera's other nodes serve, and tokens are issued again
-    assert all(ok for _, ok in tokens.results[-10:]), "tokens are issued again without the lost controller"
-    assert all(ok for _, ok in images.results[-20:]) and all(ok for _, ok in servers.results[-10:])
+    assert tokens.served_last(10), "tokens are issued again without the lost controller"
+    assert images.served_last(20) and servers.served_last(10)
 
 
 def test_the_lost_controller_comes_back_and_the_next_deploy_is_green(cloud: Cloud) -> None:
@@ -483,7 +497,8 @@ def test_every_controller_lost_at_once_and_the_cloud_recovers_with_every_row(clo
     recovered = time.monotonic() - started
     print(f"full-stop recovery: lab up + berth deploy {recovered:.1f}s (deploy {elapsed:.1f}s)")
     assert code == 0, json.dumps(data["hosts"], indent=1)[-3000:] + stderr[-3000:]
-    wait_for("a token through the VIP", 120, issues_tokens(admin_password(cloud)), 2.0)
+    token_served = issues_tokens(admin_password(cloud))
+    wait_for("a token through the VIP", 120, lambda: not token_served(), 2.0)
     assert cluster_size(cloud) == len(HOSTS)
     # a new client: the old one's pooled connections went with the old HAProxy processes (a reset on reuse)
     names = {p.name for p in admin_sdk(cloud).identity.projects()}
