@@ -23,7 +23,8 @@ from berth.state.model import load_service
 
 # what takes a running server away from its clients (CREATE and START bring one, NOOP leaves it)
 REPLACING = {Action.RECREATE, Action.RESTART, Action.SWAP, Action.FINISH, Action.STOP, Action.REMOVE}
-DRAIN_WAIT_S = 20.0
+DRAIN_WAIT_S = 20.0  # for the requests on a drained server to finish
+READY_WAIT_S = 60.0  # for a returned server to pass its health checks, before the next host is drained
 Runner = Callable[[Mapping[str, str]], Mapping[str, Any]]  # host -> berth arguments; host -> result (.ok)
 
 
@@ -56,8 +57,7 @@ def arguments(config: Config, state: str, servers: Sequence[str]) -> str:
     """`loadbalancer drain|ready` with this deployment's runtime API port, as one command line."""
     port = int(option(config.globals, "haproxy_admin_port"))
     words = ["--json", "loadbalancer", state, "--port", str(port)]
-    if state == "drain":
-        words += ["--wait", str(DRAIN_WAIT_S)]
+    words += ["--wait", str(DRAIN_WAIT_S if state == "drain" else READY_WAIT_S)]
     return " ".join(shlex.quote(w) for w in [*words, *servers])
 
 

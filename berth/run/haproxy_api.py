@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from berth.errors import DeployError
@@ -86,10 +86,21 @@ def set_state(port: int, ids: Iterable[str], state: str) -> list[str]:
 
 def wait_idle(port: int, ids: Sequence[str], patience: float) -> list[str]:
     """Until none of `ids` has a current session, or `patience` runs out; returns those still busy."""
+    return _wait(port, ids, lambda s: s.sessions > 0, patience)
+
+
+def wait_up(port: int, ids: Sequence[str], patience: float) -> list[str]:
+    """Until each of `ids` passes its health checks (UP) again, or `patience` runs out; returns those still not
+    up. A server returned from `drain` after its container changed is DOWN until `rise` checks pass: taking the
+    next host out before then would leave its frontends fewer servers than planned."""
+    return _wait(port, ids, lambda s: s.status not in ("UP", "no check"), patience)
+
+
+def _wait(port: int, ids: Sequence[str], waiting: Callable[[ServerStat], bool], patience: float) -> list[str]:
     wanted = set(ids)
     deadline = time.monotonic() + patience
     while True:
-        busy = sorted(s.id for s in servers(port) if s.id in wanted and s.sessions > 0)
-        if not busy or time.monotonic() >= deadline:
-            return busy
+        still = sorted(s.id for s in servers(port) if s.id in wanted and waiting(s))
+        if not still or time.monotonic() >= deadline:
+            return still
         time.sleep(0.5)

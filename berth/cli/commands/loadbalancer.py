@@ -57,17 +57,21 @@ def drain_cmd(app: AppContext, port: int, patience: float, servers: tuple[str, .
 
 @lb_group.command("ready")
 @click.option("--port", type=int, default=1985, show_default=True, help=PORT_HELP)
+@click.option("--wait", "patience", type=float, default=0.0, show_default=True,
+              help="Seconds to wait for the servers to pass their health checks (UP) again.")
 @click.argument("servers", nargs=-1, required=True)
 @pass_app
-def ready_cmd(app: AppContext, port: int, servers: tuple[str, ...]) -> None:
+def ready_cmd(app: AppContext, port: int, patience: float, servers: tuple[str, ...]) -> None:
     """SERVERS take requests again (as soon as their health checks pass)."""
     from berth.run import haproxy_api
 
     changed = haproxy_api.set_state(port, servers, "ready")
+    down = haproxy_api.wait_up(port, changed, patience) if patience > 0 else []
     if app.json:
-        click.echo(json.dumps({"ready": changed}))
+        click.echo(json.dumps({"ready": changed, "not_up": down}))
         return
-    app.echo(f"{len(changed)} server(s) ready")
+    app.echo(f"{len(changed)} server(s) ready" + (f"; not up after {patience:.0f}s: {', '.join(down)}"
+                                                  if down else ""))
 
 
 def register(group: click.Group) -> None:

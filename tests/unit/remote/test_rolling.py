@@ -11,6 +11,7 @@ from berth.errors import DeployError
 from berth.lifecycle.hostplans import host_plan
 from berth.plan.model import Action
 from berth.remote import rolling
+from berth.run import haproxy_api
 from berth.run.haproxy_api import parse_stat
 from berth.state.actual import ActualState
 from tests.unit.services.test_loadbalancer import ha_config
@@ -71,3 +72,18 @@ def test_every_balancer_is_told_and_the_ones_that_fail_are_named(tmp_path: Path)
     failed = rolling.set_state(config, run_on, "drain", ["keystone_api/ctl2"], lambda h: h != "ctl1")
     assert failed == ["ctl3"] and set(asked) == {"ctl2", "ctl3"}
     assert asked["ctl2"] == "--json loadbalancer drain --port 1985 --wait 20.0 keystone_api/ctl2"
+
+
+def test_returned_servers_are_waited_for_until_their_checks_pass(tmp_path: Path) -> None:
+    assert rolling.arguments(ha_config(tmp_path), "ready", ["keystone_api/ctl2"]) == \
+        "--json loadbalancer ready --port 1985 --wait 60.0 keystone_api/ctl2"
+
+
+def test_wait_up_returns_once_every_server_is_up_and_names_those_that_never_are(monkeypatch: Any) -> None:
+    looks = iter(["DOWN", "DOWN 1/2", "UP"])  # ctl2 passes its rise checks on the third look
+    monkeypatch.setattr(haproxy_api, "servers", lambda port: parse_stat(STAT.replace("DRAIN", next(looks))))
+    monkeypatch.setattr(haproxy_api.time, "sleep", lambda s: None)
+    assert haproxy_api.wait_up(1985, ["keystone_api/ctl1", "keystone_api/ctl2"], 30) == []
+    assert next(looks, None) is None
+    monkeypatch.setattr(haproxy_api, "servers", lambda port: parse_stat(STAT.replace("DRAIN", "DOWN")))
+    assert haproxy_api.wait_up(1985, ["keystone_api/ctl2"], 0) == ["keystone_api/ctl2"]
