@@ -77,9 +77,14 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
+# keys whose example is more telling than their default (each key once: a key given twice is an error)
+EXAMPLES = {"image_packages": ["# (default: {}) For example, add a package to the keystone image:", "#image_packages:",
+                               "#  keystone:", "#    append: [vim-tiny]"]}
+
+
 def _example_key(lines: list[str], name: str, info: FieldInfo) -> None:
     lines.append(f"# {info.description}" if info.description else f"# {name}")
-    lines.append(f"#{name}: {_yaml_value(_default(info))}")
+    lines += EXAMPLES.get(name, [f"#{name}: {_yaml_value(_default(info))}"])
     lines.append("")
 
 
@@ -96,8 +101,6 @@ def example_globals() -> str:
             lines += [f"# --- {service}: options of berth/services/{service}/service.yml", ""]
             current = service
         _example_key(lines, name, info)
-    lines += ["# Example: add a package to the keystone image", "#image_packages:", "#  keystone:",
-              "#    append: [vim-tiny]", ""]
     return "\n".join(lines)
 
 

@@ -44,7 +44,9 @@ DAEMONS = {"account": ("server", "auditor", "replicator", "reaper"),
 
 
 def _config_dir(root: Path, extra: str = "") -> Path:
-    switches = "".join(f"{enable_key(n)}: {'true' if n in NEEDED else 'false'}\n" for n in service_names())
+    given = {line.split(":")[0] for line in extra.splitlines()}  # a key given twice is an error: extra wins
+    switches = "".join(f"{enable_key(n)}: {'true' if n in NEEDED else 'false'}\n" for n in service_names()
+                       if enable_key(n) not in given)
     (root / "globals.yml").write_text(f"deployment_name: bswift\napi_address: {ADDRESS}\nstate_dir: {root / 'state'}\n"
                                       f"log_dir: {root / 'log'}\n{switches}{extra}")
     assert main(["--quiet", "--config-dir", str(root), "genpwd"]) == 0
