@@ -159,7 +159,9 @@ class KeystoneUser(_Strict):
     name: str
     password: str  # key in passwords.yml
     project: str = "service"
-    roles: list[str] = Field(default_factory=lambda: ["admin"])
+    # `service`: what keystonemiddleware's service_token_roles_required looks for in the service token a service
+    # sends along a user's token (Nova calling Cinder on the user's behalf: without it Cinder answers 401)
+    roles: list[str] = Field(default_factory=lambda: ["admin", "service"])
 
 
 class Registration(_Strict):
