@@ -66,7 +66,8 @@ def test_volume_services_are_up_and_images_live_in_ceph(cloud: dict[str, Any], c
     for name in GUEST_IMAGES:
         image = conn.image.find_image(name, ignore_missing=False)
         assert image.id in in_pool, f"{name} ({image.id}) is not in Ceph's images pool: {sorted(in_pool)}"
-        assert image.stores == "rbd" or "rbd" in str(image.stores), image.stores
+        # the location Glance shows the services (show_image_direct_url): what Cinder clones volumes from
+        assert str(image.direct_url).startswith("rbd://") and image.id in str(image.direct_url), image.direct_url
 
 
 def test_attached_volume_keeps_the_guests_marker_across_detach_and_reattach(cloud: dict[str, Any], conn: Any,
