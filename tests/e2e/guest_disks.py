@@ -42,9 +42,15 @@ def attach(conn: Any, server_id: str, volume_id: str, timeout: float = 180) -> N
                                        wait=timeout)
 
 
-def detach(conn: Any, server_id: str, volume_id: str, timeout: float = 180) -> None:
-    """Detach through the compute API, then wait until Cinder says `available` again."""
+def detach(conn: Any, server_id: str, volume_id: str, timeout: float = 180, interval: float = 0.5) -> None:
+    """Detach through the compute API, then wait until Cinder says `available` again and Nova no longer lists the
+    attachment (Nova removes its record after telling Cinder: attaching again before that is refused)."""
     conn.compute.delete_volume_attachment(server_id, volume_id)
     volume = conn.block_storage.get_volume(volume_id)
-    conn.block_storage.wait_for_status(volume, "available", failures=["error", "error_detaching"], interval=0.5,
-                                       wait=timeout)
+    conn.block_storage.wait_for_status(volume, "available", failures=["error", "error_detaching"],
+                                       interval=interval, wait=timeout)
+    deadline = time.monotonic() + timeout
+    while any(a.volume_id == volume_id for a in conn.compute.volume_attachments(server_id)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Nova still lists volume {volume_id} on {server_id} after {timeout:.0f}s")
+        time.sleep(interval)
