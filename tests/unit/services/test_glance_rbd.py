@@ -129,3 +129,15 @@ def test_a_value_an_option_requires_must_be_one_of_its_choices() -> None:
     with pytest.raises(ValueError, match="not among its choices"):
         OptionDef(name="x_backend", choices=["file", "rbd"], default="file", description="d",
                   requires={"swift": ["swift"]})
+
+
+def test_service_users_carry_keystones_service_role(tmp_path: Path) -> None:
+    """Nova calls Cinder with the user's token and its own service token; Cinder's keystonemiddleware
+    (service_token_roles_required) refused such calls with 401 until the service users had the `service` role."""
+    desired = render_desired(load_config(config_dir(tmp_path, "enable_ceph: true\nenable_cinder: true\n")), {},
+                             pins={})
+    keystone = next(s for s in desired.steps_of("keystone") if s.kind == "register")
+    assert "service" in keystone.payload["roles"]
+    for name in ("glance", "nova", "cinder", "neutron", "placement"):
+        register = next(s for s in desired.steps_of(name) if s.kind == "register")
+        assert all(u["roles"] == ["admin", "service"] for u in register.payload["users"]), register.payload["users"]
