@@ -151,6 +151,7 @@ def gather(config_dir: Path, inventory_path: Path | None = None,
     globals_, running, explicit = with_running_release(globals_)
     problems += unsupported_services(globals_.openstack_release, enabled_names(globals_))
     problems += missing_requirements(enabled_names(globals_))
+    problems += option_requirements(globals_, enabled_names(globals_))
     problems += _tls(config_dir, globals_, passwords)
     if problems:
         return None, problems, warnings
@@ -189,6 +190,24 @@ def missing_requirements(enabled: list[str]) -> list[str]:
             if needed not in enabled:
                 problems.append(f"globals.yml: {enable_key(name)}: {name} requires {needed}; set "
                                 f"{enable_key(needed)}: true or disable {name}")
+    return problems
+
+
+def option_requirements(globals_: GlobalsBase, enabled: list[str]) -> list[str]:
+    """One problem per option of an enabled service whose chosen value `requires:` a service that is not enabled
+    (e.g. `glance_backend: rbd` without Ceph)."""
+    from berth.services.registry import enable_key
+    from berth.state.model import load_service
+
+    problems = []
+    for name in enabled:
+        for option in load_service(name).options:
+            value = getattr(globals_, option.name, None)
+            for needed in option.requires.get(str(value), []):
+                if needed not in enabled:
+                    default = option.default
+                    problems.append(f"globals.yml: {option.name}: {value} requires {needed}; set "
+                                    f"{enable_key(needed)}: true or {option.name}: {default}")
     return problems
 
 

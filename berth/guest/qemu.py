@@ -23,6 +23,8 @@ from berth.guest.build import GuestArtifacts
 MARKER = "BERTH-TEST-GUEST-OK"
 ID_LINE = re.compile(r"^BERTH-INSTANCE-ID (\S+)\r?\n", re.MULTILINE)  # whole line only
 IP_LINE = re.compile(r"^BERTH-IP (\S+)\r?\n", re.MULTILINE)
+# what the guest says about a disk beyond its root disk: `BERTH-DISK vdb wrote|found <token>`, `... gone`
+DISK_LINE = re.compile(r"^BERTH-DISK (\S+) (wrote|found|gone|write-failed) ?(\S*)\r?\n", re.MULTILINE)
 # With a metadata stub the slirp network is moved to 169.254.169.0/24, because qemu forwards guest
 # connections only to addresses inside its own network and the guest asks 169.254.169.254.
 METADATA_NET = "net=169.254.169.0/24,host=169.254.169.2,dhcpstart=169.254.169.15"
@@ -60,21 +62,26 @@ def netdev(metadata_uuid: str | None = None, ec2_only: bool = False) -> str:
     return f"{spec},{METADATA_NET},guestfwd=tcp:169.254.169.254:80-cmd:{stub}"
 
 
-def command(art: GuestArtifacts, append: str, net: str, accel: str = "tcg") -> list[str]:
+def command(art: GuestArtifacts, append: str, net: str, accel: str = "tcg",
+            disks: tuple[str, ...] = ()) -> list[str]:
+    """qemu's command line; `disks` are raw files attached as further virtio disks (vdb, vdc, ...)."""
     binary = qemu_binary()
     if binary is None:
         raise BuildError("qemu-system-x86_64 is not installed",
                          "apt-get install --no-install-recommends qemu-system-x86")
     return [binary, "-accel", accel, "-nographic", "-no-reboot", "-m", "256", "-kernel", str(art.kernel),
             "-initrd", str(art.ramdisk), "-append", append, "-netdev", net,
-            "-device", "virtio-net-pci,netdev=n0", "-drive", f"file={art.disk},format=raw,if=virtio,readonly=on"]
+            "-device", "virtio-net-pci,netdev=n0", "-drive", f"file={art.disk},format=raw,if=virtio,readonly=on",
+            *[arg for disk in disks for arg in ("-drive", f"file={disk},format=raw,if=virtio")]]
 
 
 def boot(art: GuestArtifacts, *, append: str = "console=ttyS0", net: str | None = None,
-         accel: str = "tcg", timeout: float = 60.0) -> BootResult:
-    """Run qemu until the guest prints its instance-id line (or timeout), then stop it; never leaves it."""
+         accel: str = "tcg", timeout: float = 60.0, disks: tuple[str, ...] = (),
+         until: re.Pattern[str] = ID_LINE) -> BootResult:
+    """Run qemu until the guest prints a line matching `until` (default: its instance-id line) or the timeout,
+    then stop it; never leaves it running."""
     start = time.monotonic()
-    proc = subprocess.Popen(command(art, append, net or netdev(), accel), stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen(command(art, append, net or netdev(), accel, disks), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
     console = bytearray()
@@ -88,7 +95,7 @@ def boot(art: GuestArtifacts, *, append: str = "console=ttyS0", net: str | None 
                 if not chunk:
                     break
                 console += chunk
-                if ID_LINE.search(console.decode(errors="replace")):
+                if until.search(console.decode(errors="replace")):
                     break
         seconds = time.monotonic() - start
     finally:

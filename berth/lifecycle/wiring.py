@@ -183,9 +183,16 @@ def loadbalancer(config: Config) -> list[dict[str, Any]]:
             backends = [{"name": h, "address": host_address(config, h), "port": number}
                         for h in container_hosts(config, service, containers[frontend.port])]
             out.append({"name": f"{name}_{frontend.port}".replace("-", "_"), "service": name, "port": number,
-                        "mode": frontend.mode, "check": frontend.check, "active_backup": frontend.active_backup,
+                        "mode": frontend.mode, "check": frontend.check, "active_backup": _flag(frontend.active_backup, values),
                         "timeout": frontend.timeout, "external": frontend.external, "backends": backends})
     return out
+
+
+def _flag(value: bool | str, values: Mapping[str, Any]) -> bool:
+    """A yes/no setting of service.yml that may be a template over globals (`"{{ glance_backend == 'file' }}"`)."""
+    if isinstance(value, bool):
+        return value
+    return str(_render(value, values)).strip().lower() not in {"", "false", "0", "no", "none"}
 
 
 # --- exports ---------------------------------------------------------------------------------------------------

@@ -30,6 +30,9 @@ class OptionDef(BaseModel):
     pattern: str | None = None  # type string: a regular expression the whole value must match
     min: int | None = None  # type integer: bounds, inclusive
     max: int | None = None
+    # value -> services that value cannot work without (`{rbd: [ceph]}`): choosing it while one of them is
+    # disabled is a configuration error naming the key and both ways out
+    requires: dict[str, list[str]] = Field(default_factory=dict)
 
     def annotation(self) -> Any:
         """The Python type of the field; choices become a Literal so errors list them."""
@@ -52,6 +55,9 @@ class OptionDef(BaseModel):
             raise ValueError(f"option `{self.name}`: pattern needs type string")
         if (self.min is not None or self.max is not None) and self.type != "integer":
             raise ValueError(f"option `{self.name}`: min/max need type integer")
+        unknown = [value for value in self.requires if self.choices and value not in self.choices]
+        if unknown:
+            raise ValueError(f"option `{self.name}`: requires names {unknown}, which are not among its choices")
         probe = create_model("OptionProbe", value=self.field())
         try:
             probe.model_validate({"value": self.default})

@@ -159,7 +159,9 @@ class KeystoneUser(_Strict):
     name: str
     password: str  # key in passwords.yml
     project: str = "service"
-    roles: list[str] = Field(default_factory=lambda: ["admin"])
+    # `service`: what keystonemiddleware's service_token_roles_required looks for in the service token a service
+    # sends along a user's token (Nova calling Cinder on the user's behalf: without it Cinder answers 401)
+    roles: list[str] = Field(default_factory=lambda: ["admin", "service"])
 
 
 class Registration(_Strict):
@@ -246,12 +248,13 @@ class Frontend(_Strict):
     TCP connect. `active_backup`: one server takes every request, the others are backups in host order (a
     database: one writer at a time). `timeout`: seconds a request may take (uploads, long API calls).
     `external`: clients reach it on the external VIP too (a database is for the services only).
+    `active_backup` may be a template over globals (Glance: only while images live in each host's own store).
     """
 
     port: str = Field(pattern=KEY_PATTERN)
     mode: Literal["http", "tcp"] = "http"
     check: str | None = Field(None, pattern=r"^(GET|HEAD|OPTIONS) /\S*$")
-    active_backup: bool = False
+    active_backup: Annotated[bool | str, Field(union_mode="left_to_right")] = False
     timeout: int = Field(60, ge=1, le=86400)
     external: bool = True  # also on the external VIP (TLS there with enable_tls_external); false: internal only
 

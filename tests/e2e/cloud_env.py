@@ -146,10 +146,12 @@ class CloudEnv:
         found = docker.from_env().containers.list(filters={"label": "berth.container=neutron_host_setup"})
         return any(c.labels.get("berth.deployment") != self.deployment for c in found)
 
-    def teardown(self) -> None:
+    def teardown(self, include_data: bool = False) -> None:
+        """`include_data`: also the host directories services keep data in (Ceph's stores: docs/storage.md)."""
         networks, routers = ([], []) if not (self.config_dir / "clouds.yaml").exists() \
             else self.delete_cloud_resources()
         if (self.config_dir / "globals.yml").exists():
-            self.berth("destroy", "--yes-i-really-really-mean-it", timeout=600, check=False)
+            self.berth("destroy", "--yes-i-really-really-mean-it", *(["--include-data"] if include_data else []),
+                       timeout=600, check=False)
         self.remove_containers()
         self.remove_host_leftovers(networks, routers)

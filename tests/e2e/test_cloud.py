@@ -1,7 +1,8 @@
 """The README's main command for real, then the issue's acceptance list against the cloud it made.
 
 `scripts/aio.sh` runs with its own config dir (deployment `berthe2e` on 127.0.0.51, own Erlang ports, provider
-interface and VNI range) and the defaults for everything else — so nova and neutron come from
+interface and VNI range; the session's `cloud` fixture in conftest.py, shared with test_storage_cloud.py, which
+adds Ceph, Cinder and Glance on RBD) and the defaults for everything else — so nova and neutron come from
 `enabled_by_default`. Every check uses the real clients: the `openstack` CLI with the admin-openrc.sh the deploy
 wrote, `ip netns exec` on the host, and Debian's Chromium driven by Selenium. The module removes everything
 the deployment made at the end, also when a test fails.
@@ -15,7 +16,6 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,23 +29,6 @@ from tests.sandbox import wait_for
 pytestmark = pytest.mark.e2e
 
 SERVER = "e2e-vm"
-
-
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    work = tmp_path_factory.mktemp("berth-e2e")
-    env = CloudEnv("berthe2e", "127.0.0.51", "berthe2e-ext0", "8001:8100", 4451, 25751, work / "config")
-    env.remove_containers()  # what an interrupted earlier run left behind
-    env.write_globals()
-    info: dict[str, Any] = {"env": env, "work": work}
-    try:
-        rc, seconds, out = env.aio(work / "aio.log")
-        assert rc == 0, f"scripts/aio.sh failed (exit {rc}):\n{out[-6000:]}"
-        info.update(seconds=seconds, output=out)
-        print(f"scripts/aio.sh: {seconds:.1f}s")
-        yield info
-    finally:
-        env.teardown()
 
 
 def _json(env: CloudEnv, *args: str) -> Any:

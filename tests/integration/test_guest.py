@@ -79,3 +79,21 @@ def test_guest_without_metadata_reports_unknown_within_a_minute(artifacts: Guest
                               capture_output=True, text=True)
     assert leftover.stdout.strip() == "", "qemu must be stopped once the guest has reported"
 
+
+
+def test_guest_marks_a_second_disk_and_finds_the_mark_on_the_next_boot(artifacts: GuestArtifacts, tmp_path: Path):
+    """What the cloud test reads after attaching a volume: `wrote <token>` on a blank disk, `found <token>` when
+    the same disk comes back (here: the next boot with the same file)."""
+    _ensure_qemu()
+    disk = tmp_path / "volume.raw"
+    disk.write_bytes(bytes(1 << 20))
+    first = qemu.boot(artifacts, append="console=ttyS0 berth.metadata_timeout=1", disks=(str(disk),),
+                      until=qemu.DISK_LINE, timeout=90)
+    found = qemu.DISK_LINE.search(first.console)
+    assert found and found.group(1, 2) == ("vdb", "wrote"), first.console[-3000:]
+    token = found.group(3)
+    assert disk.read_bytes()[:512].startswith(f"BERTH-DISK-MARK {token}\n".encode())
+    second = qemu.boot(artifacts, append="console=ttyS0 berth.metadata_timeout=1", disks=(str(disk),),
+                       until=qemu.DISK_LINE, timeout=90)
+    again = qemu.DISK_LINE.search(second.console)
+    assert again and again.group(1, 2, 3) == ("vdb", "found", token), second.console[-3000:]

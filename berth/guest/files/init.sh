@@ -62,6 +62,45 @@ say "BERTH-INSTANCE-ID $id"
 printf 'BERTH-TEST-GUEST-OK\nBERTH-IP %s\nBERTH-INSTANCE-ID %s\n' "$addr" "$id" > /www/index.html
 httpd -p 80 -h /www
 
+# Disks beyond the root disk (vda), e.g. a volume attached to the running server: checked every second. On a
+# disk not seen before the guest reads the first sector: a line `BERTH-DISK-MARK <token>` there is reported as
+# `BERTH-DISK <dev> found <token>`; otherwise it writes a new token there and reports `BERTH-DISK <dev> wrote
+# <token>`. A disk that goes away (detached) is reported as `BERTH-DISK <dev> gone`. So a test proves a volume
+# keeps what the guest wrote: attach (wrote T), detach (gone), attach again (found T).
+disk_mark() {
+    got=$(dd if="/dev/$1" bs=512 count=1 2>/dev/null | tr -d '\000' | head -n 1 \
+        | sed -n 's/^BERTH-DISK-MARK \([0-9a-f-][0-9a-f-]*\)$/\1/p')
+    if [ -n "$got" ]; then
+        say "BERTH-DISK $1 found $got"
+        return
+    fi
+    token=$(cat /proc/sys/kernel/random/uuid)
+    if printf 'BERTH-DISK-MARK %s\n' "$token" | dd of="/dev/$1" bs=512 count=1 conv=sync,fsync 2>/dev/null; then
+        sync
+        say "BERTH-DISK $1 wrote $token"
+    else
+        say "BERTH-DISK $1 write-failed"
+    fi
+}
+watch_disks() {
+    seen=""
+    while :; do
+        now=""
+        for d in $(ls /sys/block 2>/dev/null | grep '^vd[b-z]'); do
+            # a hot-plugged disk: its node and its size may come a moment after its sysfs entry
+            [ -b "/dev/$d" ] && [ "$(cat "/sys/block/$d/size" 2>/dev/null || echo 0)" != 0 ] || continue
+            now="$now $d"
+            case " $seen " in *" $d "*) ;; *) disk_mark "$d" ;; esac
+        done
+        for d in $seen; do
+            case " $now " in *" $d "*) ;; *) say "BERTH-DISK $d gone" ;; esac
+        done
+        seen=$now
+        sleep 1
+    done
+}
+watch_disks &
+
 # User data may ask the guest to reach other addresses: a line `berth-ping ADDRESS` pings it (up to a minute)
 # and says `BERTH-PING ADDRESS ok` or `BERTH-PING ADDRESS failed` on the console: how a test proves that one
 # server reaches another (through a router, across hosts) without logging in.

@@ -64,3 +64,21 @@ def test_a_service_enabled_without_one_it_requires_is_a_problem(monkeypatch: pyt
     assert loader.missing_requirements(["other"]) == []
     assert loader.missing_requirements(["user", "other"]) == [
         "globals.yml: enable_user: user requires store; set enable_store: true or disable user"]
+
+
+def test_an_option_value_that_requires_a_disabled_service_is_a_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from berth.config import loader
+    from berth.services.options import OptionDef
+    from berth.state import model
+
+    option = OptionDef(name="store_backend", choices=["file", "shared"], default="file", description="d",
+                       requires={"shared": ["cluster"]})
+    defs = {"store": model.ServiceDef(name="store", options=[option]), "cluster": model.ServiceDef(name="cluster")}
+    monkeypatch.setattr(model, "load_service", defs.__getitem__)
+    chosen = SimpleNamespace(store_backend="shared")
+    assert loader.option_requirements(chosen, ["store", "cluster"]) == []  # type: ignore[arg-type]
+    assert loader.option_requirements(SimpleNamespace(store_backend="file"), ["store"]) == []  # type: ignore[arg-type]
+    assert loader.option_requirements(chosen, ["store"]) == [  # type: ignore[arg-type]
+        "globals.yml: store_backend: shared requires cluster; set enable_cluster: true or store_backend: file"]

@@ -26,6 +26,15 @@ def test_init_prints_the_marker_lines_and_asks_both_metadata_services():
     assert init.index("openstack/latest") < init.index("latest/meta-data/instance-id")
 
 
+def test_init_marks_extra_disks_and_leaves_the_root_disk_alone():
+    init = build.guest_file("init.sh")
+    for needle in ('say "BERTH-DISK $1 found $got"', 'say "BERTH-DISK $1 wrote $token"', 'say "BERTH-DISK $d gone"',
+                   "grep '^vd[b-z]'", "watch_disks &"):
+        assert needle in init
+    # the watcher starts after the marker lines, so they stay the first thing the console shows
+    assert init.index('say "BERTH-INSTANCE-ID $id"') < init.index("watch_disks &")
+
+
 @pytest.mark.parametrize("name", ["init.sh", "udhcpc.script"])
 def test_scripts_parse_as_posix_shell(name: str, tmp_path: Path):
     script = tmp_path / name

@@ -184,7 +184,7 @@ def test_keystone_registration_payload(aio: DesiredState) -> None:
     assert payload["endpoints"] == [{"service": "swift", "interfaces": ["public", "internal"],
                                      "urls": {"public": url, "internal": url}}]
     assert payload["users"] == [{"name": "swift", "password": "swift_keystone_password", "project": "service",
-                                 "roles": ["admin"]}]
+                                 "roles": ["admin", "service"]}]
     assert {"swiftoperator", "ResellerAdmin"} <= set(payload["roles"])
 
 
