@@ -145,6 +145,7 @@ def test_designate_conf_uses_the_shared_pieces(aio: DesiredState, aio_config: Co
     assert conf["keystone_authtoken"]["memcached_servers"] == "127.0.0.1:11211"
     assert conf["coordination"]["backend_url"] == "memcached://127.0.0.1:11211"
     assert conf["service:mdns"]["listen"] == "127.0.0.1:5354"
+    assert conf["producer_task:increment_serial"]["interval"] == "5"  # Designate's own default
     assert conf["oslo_messaging_notifications"]["driver"] == "noop"
     uwsgi = container(aio, "designate_api").files["designate-api-uwsgi.ini"]
     assert "wsgi-file = /usr/bin/designate-api-wsgi" in uwsgi and "http-socket = 127.0.0.1:9001" in uwsgi
@@ -233,8 +234,11 @@ def test_lab_pool_has_every_bind_and_every_mdns(lab: dict[str, DesiredState]) ->
 
 
 def test_ports_and_ns_name_are_options(tmp_path: Path) -> None:
-    extra = ON + "designate_dns_port: 10053\ndesignate_rndc_port: 10953\ndesignate_ns_hostname: ns.lab.test.\n"
+    extra = ON + ("designate_dns_port: 10053\ndesignate_rndc_port: 10953\ndesignate_ns_hostname: ns.lab.test.\n"
+                  "designate_serial_interval: 1\n")
     state = render_desired(load_config(config_dir(tmp_path, extra=extra)), {}, pins={})
+    producer = ini(container(state, "designate_producer").files["designate.conf"])
+    assert producer["producer_task:increment_serial"]["interval"] == "1"
     conf = flat(container(state, "designate_bind9").files["named.conf"])
     assert "listen-on port 10053 { 127.0.0.1; };" in conf and "inet 127.0.0.1 port 10953 allow" in conf
     loaded = pool(state)
