@@ -1,6 +1,6 @@
 """Designate with BIND 9 figures on this host: the deploy of Designate, and record created -> `dig` answers.
 
-    python bench/bench_designate.py [--runs 3] [--records 3]
+    python bench/bench_designate.py [--runs 3] [--records 3] [--serial-interval 5]
 
 With the images built (cached), deployment `bdns` on 127.0.0.66 (added to lo for the run; the integration test's
 deployment, so never run both at once), config and state in a temporary directory. Each of `--runs` runs:
@@ -10,8 +10,9 @@ deployment, so never run both at once), config and state in a temporary director
             on a running control plane);
   record:   `--records` times, an A record created through openstacksdk in a zone made once per run, until
             `dig @127.0.0.66 -p <port> NAME A +short` on this host answers its address (polled every 0.1 s);
-            what bounds it: designate-producer bumps a changed zone's serial every 5 s (Designate's default),
-            then designate-worker runs `rndc showzone/modzone`, NOTIFYs BIND, and BIND transfers from mdns;
+            what bounds it: designate-producer bumps a changed zone's serial every `--serial-interval` s
+            (`designate_serial_interval`, default 5 as Designate's own), then designate-worker runs `rndc
+            showzone/modzone`, NOTIFYs BIND, and BIND transfers the zone from designate-mdns;
   then `berth destroy`. Medians over every run. 2 cores, shared.
 """
 
@@ -111,10 +112,11 @@ def one_run(config: Path, port: int, records: int, out: dict[str, list[float]]) 
     dns.delete_zone(zone)
 
 
-def run(root: Path, runs: int, records: int) -> dict[str, list[float]]:
+def run(root: Path, runs: int, records: int, serial_interval: int) -> dict[str, list[float]]:
     port = dns_port()
     config = write_config(root, deployment=DEPLOYMENT, address=ADDRESS, epmd_port=EPMD, services=SERVICES,
-                          extra={"image_namespace": DEPLOYMENT, "designate_dns_port": port})
+                          extra={"image_namespace": DEPLOYMENT, "designate_dns_port": port,
+                                 "designate_serial_interval": serial_interval})
     build_images(config, SERVICES)
     destroy = ["--quiet", "--config-dir", str(config), "destroy", "--yes-i-really-really-mean-it"]
     out: dict[str, list[float]] = {"designate deploy": [], "record created -> dig answers": []}
@@ -135,6 +137,7 @@ def main_bench() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--records", type=int, default=3)
+    parser.add_argument("--serial-interval", type=int, default=5)
     args = parser.parse_args()
     added = not subprocess.run(["ip", "-4", "-o", "addr", "show", "to", f"{ADDRESS}/32"],
                                capture_output=True, text=True, check=False).stdout.strip()
@@ -142,7 +145,7 @@ def main_bench() -> None:
         subprocess.run(["ip", "addr", "add", f"{ADDRESS}/32", "dev", "lo"], check=True)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-designate-") as tmp:
-            results = run(Path(tmp), args.runs, args.records)
+            results = run(Path(tmp), args.runs, args.records, args.serial_interval)
     finally:
         if added:
             subprocess.run(["ip", "addr", "delete", f"{ADDRESS}/32", "dev", "lo"], check=False)

@@ -145,7 +145,9 @@ def test_designate_conf_uses_the_shared_pieces(aio: DesiredState, aio_config: Co
     assert conf["keystone_authtoken"]["memcached_servers"] == "127.0.0.1:11211"
     assert conf["coordination"]["backend_url"] == "memcached://127.0.0.1:11211"
     assert conf["service:mdns"]["listen"] == "127.0.0.1:5354"
-    assert conf["producer_task:increment_serial"]["interval"] == "5"  # Designate's own default
+    producer = ini(container(aio, "designate_producer").files["designate.conf"])
+    assert producer["producer_task:increment_serial"]["interval"] == "5"  # Designate's own default
+    assert not conf.has_section("producer_task:increment_serial")  # only the producer's changes with the option
     assert conf["oslo_messaging_notifications"]["driver"] == "noop"
     uwsgi = container(aio, "designate_api").files["designate-api-uwsgi.ini"]
     assert "wsgi-file = /usr/bin/designate-api-wsgi" in uwsgi and "http-socket = 127.0.0.1:9001" in uwsgi
