@@ -19,6 +19,7 @@ TOOLS: dict[str, str] = {
     "apt-get": "apt",
     "bash": "bash",
     "cpio": "cpio",
+    "dig": "bind9-dnsutils",
     "docker": "docker.io",
     "git": "git",
     "ip": "iproute2",

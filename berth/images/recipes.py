@@ -29,6 +29,9 @@ class ImageEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
     profile: Profile | None = None
     releases: list[str] | None = None  # OpenStack releases the image is built for (None: every one)
+    # users this image alone creates (uid = gid), e.g. a daemon's own user in an image not built on the folder's
+    # `users_in` image (Designate's BIND 9 builds on `base`)
+    users: dict[str, int] = Field(default_factory=dict)
 
 
 class FolderData(BaseModel):
@@ -105,9 +108,12 @@ def discover() -> dict[str, Recipe]:
 
 
 def users_for(image: Recipe) -> dict[str, int]:
-    """Users the recipe of `image` creates: those declared `users_in: <image>` anywhere, plus its own folder's."""
+    """Users the recipe of `image` creates: those declared `users_in: <image>` anywhere, plus its own folder's,
+    plus the ones its folder's images.yml gives that image alone (`images: {<image>: {users: ...}}`)."""
     users: dict[str, int] = {}
     for service, data in folder_data().items():
         if data.users_in == image.name or (data.users_in is None and service == image.service):
             users.update(data.users)
+        if service == image.service and image.name in data.images:
+            users.update(data.images[image.name].users)
     return dict(sorted(users.items(), key=lambda item: item[1]))
