@@ -1,7 +1,8 @@
-"""The all-in-one cloud that tests/e2e/test_cloud.py and tests/e2e/test_storage_cloud.py share: one deployment
-(`berthe2e` on 127.0.0.51) made once per session by the README's main command, `scripts/aio.sh`, and removed at
-the end, also when a test fails. Its globals add the storage services to the defaults — Ceph, Cinder and Glance
-on RBD — so the storage checks need no deployment of their own (CI's time budget)."""
+"""The all-in-one cloud that tests/e2e/test_cloud.py, test_storage_cloud.py and test_dns_cloud.py share: one
+deployment (`berthe2e` on 127.0.0.51) made once per session by the README's main command, `scripts/aio.sh`, and
+removed at the end, also when a test fails. Its globals add to the defaults the storage services — Ceph, Cinder
+and Glance on RBD — and Designate with BIND, so their checks need no deployment of their own (CI's time
+budget)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from typing import Any
 
 import pytest
 
+from tests import dns
 from tests.e2e.cloud_env import CloudEnv
+
+ADDRESS = "127.0.0.51"
 
 # What the shared cloud adds to the defaults; a small OSD file (sparse) is enough for the test guest's images
 # and a few 1 GiB volumes, which are thin in Ceph
@@ -21,10 +25,12 @@ STORAGE_GLOBALS: dict[str, Any] = {"enable_ceph": True, "enable_cinder": True, "
 @pytest.fixture(scope="session")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     work = tmp_path_factory.mktemp("berth-e2e")
-    env = CloudEnv("berthe2e", "127.0.0.51", "berthe2e-ext0", "8001:8100", 4451, 25751, work / "config")
+    env = CloudEnv("berthe2e", ADDRESS, "berthe2e-ext0", "8001:8100", 4451, 25751, work / "config")
     env.remove_containers()  # what an interrupted earlier run left behind
-    env.write_globals({**STORAGE_GLOBALS, "ceph_data_dir": str(work / "ceph-data")})
-    info: dict[str, Any] = {"env": env, "work": work}
+    dns_port = 53 if dns.free(ADDRESS, 53) else 10053
+    env.write_globals({**STORAGE_GLOBALS, "ceph_data_dir": str(work / "ceph-data"), "enable_designate": True,
+                       "designate_dns_port": dns_port})
+    info: dict[str, Any] = {"env": env, "work": work, "dns_port": dns_port}
     try:
         rc, seconds, out = env.aio(work / "aio.log")
         assert rc == 0, f"scripts/aio.sh failed (exit {rc}):\n{out[-6000:]}"

@@ -17,7 +17,7 @@ def console(conn: Any, server_id: str) -> str:
 
 def disk_events(text: str) -> list[tuple[str, str, str]]:
     """(device, what, token) for every BERTH-DISK line, in order."""
-    return [m.group(1, 2, 3) for m in DISK_LINE.finditer(text)]
+    return [(m[1], m[2], m[3]) for m in DISK_LINE.finditer(text)]
 
 
 def wait_disk_event(conn: Any, server_id: str, seen: int, timeout: float = 180,

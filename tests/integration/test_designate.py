@@ -12,7 +12,6 @@ address when it is free there, else on 10053. Leftovers of an earlier run are re
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,17 +25,16 @@ from berth.cli.main import main
 from berth.config.loader import load_config
 from berth.engine import connect
 from berth.lifecycle.deploy import snapshot
+from tests import dns as dns_checks
 from tests.sandbox import build_images, remove_deployment, sdk_client, wait_for, write_config
 
-pytestmark = pytest.mark.integration
+# extended: the e2e cloud proves the main path (tests/e2e/test_dns_cloud.py) within CI's time budget
+pytestmark = [pytest.mark.integration, pytest.mark.extended]
 
 DEPLOYMENT = "bdns"
 ADDRESS = "127.0.0.66"
 EPMD_PORT = 4392  # and the distribution port 25692 (write_config: epmd + 21300)
 SERVICES = ("mariadb", "rabbitmq", "memcached", "keystone", "designate")
-ZONE = "berth-dns-test.test."
-RECORD = f"www.{ZONE}"
-RECORD_ADDRESS = "192.0.2.53"  # TEST-NET-1: only ever an answer, never contacted
 # the services that report a heartbeat (the API under uwsgi runs no heartbeat loop: its health check is HTTP)
 DESIGNATE_SERVICES = {"central", "producer", "worker", "mdns"}
 
@@ -45,31 +43,12 @@ def ip(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
 
 
-def free(port: int) -> bool:
-    """Both UDP and TCP `port` can be bound on ADDRESS (nothing else answers DNS there)."""
-    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        with socket.socket(socket.AF_INET, kind) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((ADDRESS, port))
-            except OSError:
-                return False
-    return True
-
-
 def dig(port: int, name: str, kind: str = "A", *options: str) -> str:
-    """`dig` on the host against BIND: the answer (+short), or the status line's rcode with +noall +comments."""
-    proc = subprocess.run(["dig", f"@{ADDRESS}", "-p", str(port), name, kind, "+time=1", "+tries=1", *options],
-                          capture_output=True, text=True, check=False, timeout=10)
-    return proc.stdout.strip()
+    return dns_checks.dig(ADDRESS, port, name, kind, *options)
 
 
 def rcode(port: int, name: str, kind: str = "A", *options: str) -> str:
-    out = dig(port, name, kind, "+noall", "+comments", *options)
-    for line in out.splitlines():
-        if "status:" in line:
-            return line.split("status:")[1].split(",")[0].strip()
-    return f"no answer: {out!r}"
+    return dns_checks.rcode(ADDRESS, port, name, kind, *options)
 
 
 def deploy(config_dir: Path) -> float:
@@ -85,7 +64,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     added = not ip("-4", "-o", "addr", "show", "to", f"{ADDRESS}/32").stdout.strip()
     if added:
         assert ip("addr", "add", f"{ADDRESS}/32", "dev", "lo").returncode == 0
-    dns_port = 53 if free(53) else 10053
+    dns_port = 53 if dns_checks.free(ADDRESS, 53) else 10053
     root = tmp_path_factory.mktemp("designate")
     config_dir = write_config(root, deployment=DEPLOYMENT, address=ADDRESS, epmd_port=EPMD_PORT, services=SERVICES,
                               extra={"image_namespace": DEPLOYMENT, "designate_dns_port": dns_port})
@@ -160,29 +139,10 @@ def test_the_rndc_key_is_a_secret_both_sides_share(env: dict[str, Any]) -> None:
 
 
 def test_a_record_is_answered_by_bind_until_its_zone_is_deleted(cloud: Any, env: dict[str, Any]) -> None:
-    port, dns = env["port"], cloud.dns
-    zone = dns.create_zone(name=ZONE, email=f"hostmaster@{ZONE.rstrip('.')}", ttl=60)
-    try:
-        wait_for("zone ACTIVE", 90, lambda: dns.get_zone(zone).status == "ACTIVE", interval=0.5)
-        assert rcode(port, ZONE, "SOA") == "NOERROR"  # BIND has the zone: added with rndc, transferred from mdns
-        assert dig(port, ZONE, "NS", "+short") == "ns1.berth.test."
-        start = time.monotonic()
-        recordset = dns.create_recordset(zone, name=RECORD, type="A", records=[RECORD_ADDRESS], ttl=60)
-        wait_for("the record answered by BIND", 60, lambda: dig(port, RECORD, "A", "+short") == RECORD_ADDRESS,
-                 interval=0.2)
-        print(f"record created -> dig answers took {time.monotonic() - start:.1f}s")
-        wait_for("recordset ACTIVE", 60, lambda: dns.get_recordset(recordset, zone).status == "ACTIVE",
-                 interval=0.5)
-        assert rcode(port, RECORD, "A", "+norecurse") == "NOERROR"
-        assert "aa" in dig(port, RECORD, "A", "+noall", "+comments").split("flags:")[1].split(";")[0]
-    finally:
-        dns.delete_zone(zone, ignore_missing=True)
-    start = time.monotonic()
-    wait_for("the name no longer answered", 60, lambda: rcode(port, RECORD) == "REFUSED", interval=0.2)
-    print(f"zone deleted -> dig refuses took {time.monotonic() - start:.1f}s")
-    wait_for("the zone gone from the API", 60, lambda: dns.find_zone(ZONE) is None, interval=0.5)
+    figures = dns_checks.record_round_trip(cloud.dns, ADDRESS, env["port"])
+    print("; ".join(f"{what} took {seconds:.1f}s" for what, seconds in figures.items()))
     code, out = in_container(env["client"], "designate_bind9", "rndc", "-s", ADDRESS, "-p", "953", "-k",
-                             "/etc/bind/rndc.key", "showzone", ZONE.rstrip("."))
+                             "/etc/bind/rndc.key", "showzone", dns_checks.ZONE.rstrip("."))
     assert code != 0 and "not found" in out, out
 
 
