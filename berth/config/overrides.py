@@ -8,16 +8,19 @@ error naming the nearest valid path, because a silently ignored override is the 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from berth.config.yamlfile import parse_yaml
+from berth.config.yamlfile import parse_yaml, read_text
 from berth.errors import ConfigError
 
 INI_SUFFIXES = (".conf", ".ini", ".cfg")
+GENERATED = "<generated file>"
+VALUELESS = re.compile(r"[A-Za-z0-9_.-]+")  # an option without a value (my.cnf's skip-name-resolve): one word
 YAML_SUFFIXES = (".yml", ".yaml")
 OVERRIDES_DIR = "config"
 HOST_DIR = "host"
@@ -49,10 +52,7 @@ def apply_overrides(config_dir: Path, service: str, container: str, host: str, f
 
 
 def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read override: {exc}", "make it a readable UTF-8 text file") from exc
+    return read_text(path)
 
 
 # --- INI ---------------------------------------------------------------------------------------------------------
@@ -103,8 +103,12 @@ def _parse_ini(text: str, origin: str, *, allow_sectionless: bool) -> list[_Sect
 
 
 def _option_key(stripped: str, origin: str, number: int) -> str:
-    cut = min((i for i in (stripped.find("="), stripped.find(":")) if i >= 0), default=len(stripped))
-    key = stripped[:cut].strip()
+    cut = min((i for i in (stripped.find("="), stripped.find(":")) if i >= 0), default=-1)
+    if cut < 0 and origin != GENERATED and not VALUELESS.fullmatch(stripped):
+        raise ConfigError(f"{origin}:{number}: not an option, a section header or a comment: {stripped[:60]!r}",
+                          "write options as `name = value` (a valueless option is one word, e.g. "
+                          "`skip-name-resolve`), or start the line with `#` to keep it as a comment")
+    key = stripped[:cut if cut >= 0 else len(stripped)].strip()
     if not key:
         raise ConfigError(f"{origin}:{number}: option without a name: {stripped!r}", "write options as `name = value`")
     return key
@@ -151,7 +155,7 @@ def merge_ini(base: str, overrides: list[tuple[Path, str]]) -> str:
     """
     if not overrides:
         return base
-    sections = _parse_ini(base, "<generated file>", allow_sectionless=True)
+    sections = _parse_ini(base, GENERATED, allow_sectionless=True)
     flat = len(sections) == 1  # no section header at all: a plain `key = value` file (libvirtd.conf, qemu.conf)
     for path, text in overrides:
         _overlay(sections, _parse_ini(text, str(path), allow_sectionless=flat))

@@ -181,7 +181,7 @@ def read_text(path: Path) -> str:
             from None
     if b"\0" in raw:
         line = raw[:raw.index(b"\0")].count(b"\n") + 1
-        raise ConfigError(f"{path}:{line}: a binary file (NUL byte), expected YAML text",
+        raise ConfigError(f"{path}:{line}: a binary file (NUL byte), expected text",
                           "point berth at the text file, or write it anew")
     try:
         return raw.decode("utf-8")

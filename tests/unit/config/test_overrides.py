@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from berth.config.overrides import (
     apply_overrides,
@@ -97,12 +99,25 @@ def test_merge_ini_flat_key_value_file_merges_flat_options(tmp_path: Path) -> No
     ("debug = True\n", 1, "option `debug` is outside any section"),
     ("[DEFAULT]\ndebug = 1\n[broken\n", 3, "malformed section header"),
     ("[DEFAULT]\n = 1\n", 2, "option without a name"),
+    ("[DEFAULT]\ndebug = 1\nthis line is garbage\n", 3, "not an option, a section header or a comment"),
+    ("[DEFAULT]\n\x7fELF\x02\x01\n", 2, "not an option, a section header or a comment"),
 ])
 def test_merge_ini_override_errors_name_file_and_line(tmp_path: Path, text: str, line: int, message: str) -> None:
     path = tmp_path / "config" / "keystone" / "keystone.conf"
     with pytest.raises(ConfigError) as info:
         merge_ini(BASE_INI, [(path, text)])
     assert info.value.message.startswith(f"{path}:{line}: {message}")
+
+
+def test_binary_and_non_utf8_overrides_are_refused_with_their_line(tmp_path: Path) -> None:
+    folder = tmp_path / "config" / "keystone"
+    folder.mkdir(parents=True)
+    (folder / "keystone.conf").write_bytes(b"[DEFAULT]\ndebug = \xe9t\xe9\n")
+    with pytest.raises(ConfigError, match=r"keystone.conf:2: not UTF-8 text"):
+        apply_overrides(tmp_path, "keystone", "keystone", "host1", "keystone.conf", BASE_INI)
+    (folder / "keystone.conf").write_bytes(b"[DEFAULT]\n\x00\x00")
+    with pytest.raises(ConfigError, match=r"keystone.conf:2: a binary file"):
+        apply_overrides(tmp_path, "keystone", "keystone", "host1", "keystone.conf", BASE_INI)
 
 
 def test_merge_yaml_deep_merge_lists_replaced(tmp_path: Path) -> None:
@@ -164,3 +179,16 @@ def test_check_override_paths_names_nearest_valid_path(tmp_path: Path) -> None:
 
 def test_check_override_paths_without_config_dir(tmp_path: Path) -> None:
     assert check_override_paths(tmp_path, READABLE, {"localhost"}) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["[", "]", "DEFAULT", "a", "=", ":", " ", "\n", "\t", "#", ";", "x y", "\x00", "é"]),
+                max_size=60).map("".join))
+def test_any_override_text_merges_or_gives_berths_own_located_error(text: str) -> None:
+    path = Path("config/keystone/keystone.conf")
+    try:
+        merged = merge_ini(BASE_INI, [(path, text)])
+    except ConfigError as exc:
+        assert exc.message.startswith(f"{path}:"), exc.message
+    else:
+        assert merged.startswith(BASE_INI.splitlines()[0])
