@@ -82,3 +82,21 @@ def test_an_option_value_that_requires_a_disabled_service_is_a_problem(monkeypat
     assert loader.option_requirements(SimpleNamespace(store_backend="file"), ["store"]) == []  # type: ignore[arg-type]
     assert loader.option_requirements(chosen, ["store"]) == [  # type: ignore[arg-type]
         "globals.yml: store_backend: shared requires cluster; set enable_cluster: true or store_backend: file"]
+
+
+def test_the_real_services_name_what_they_cannot_run_without(tmp_path: Path) -> None:
+    """Keystone switched off under the default services: every service that needs it is named with both switches;
+    an empty external interface while Neutron is enabled is refused at its line."""
+    genpwd(tmp_path / "passwords.yml", service_secret_specs())
+    (tmp_path / "globals.yml").write_text("enable_keystone: false\nneutron_external_interface: ''\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert info.value.details == [f"{tmp_path}/globals.yml:2: `neutron_external_interface`: expected a string "
+                                  "matching ^[A-Za-z0-9_.:-]{1,15}$, got ''"]
+    (tmp_path / "globals.yml").write_text("enable_keystone: false\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert "globals.yml: enable_glance: glance requires keystone; set enable_keystone: true or disable glance" in \
+        info.value.details
+    assert {p.split(":")[1].strip() for p in info.value.details} >= {
+        "enable_glance", "enable_placement", "enable_nova", "enable_neutron", "enable_heat", "enable_horizon"}
