@@ -155,7 +155,40 @@ def gather(config_dir: Path, inventory_path: Path | None = None,
     problems += _tls(config_dir, globals_, passwords)
     if problems:
         return None, problems, warnings
-    return Config(config_dir, globals_, passwords, inventory, running, explicit), problems, warnings
+    config = Config(config_dir, globals_, passwords, inventory, running, explicit)
+    empty, idle = empty_groups(config, enabled_names(globals_))
+    problems += [f"{inventory_path}: group `{group}` has no host, but {', '.join(names)} cannot run without it; "
+                 f"add a host under [{group.split(':')[0]}] or disable {', '.join(names)}"
+                 for group, names in empty.items()]
+    warnings += [f"{inventory_path}: group `{group}` has no host: {', '.join(names)} run nowhere until it has one"
+                 for group, names in idle.items()]
+    if problems:
+        return None, problems, warnings
+    return config, problems, warnings
+
+
+def empty_groups(config: Config, enabled: list[str]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Inventory groups with no host where enabled services place containers: {group: services} whose main
+    container would run nowhere (a problem), and {group: containers} of other containers (nova_compute before the
+    first compute joins: said, not refused). The all-in-one has every group."""
+    from berth.lifecycle import wiring
+    from berth.state.model import load_service
+
+    empty: dict[str, list[str]] = {}
+    idle: dict[str, list[str]] = {}
+    if config.inventory is None or config.inventory.is_all_in_one:
+        return empty, idle
+    for name in enabled:
+        service = load_service(name)
+        nowhere = [(key, c.group) for key, c in service.containers.items()
+                   if not wiring.container_hosts(config, service, key)]
+        main = next((group for key, group in nowhere if key == service.main_container), None)
+        if main is not None:
+            empty.setdefault(main, []).append(name)
+            continue
+        for key, group in nowhere:
+            idle.setdefault(group, []).append(key)
+    return empty, idle
 
 
 def _tls(config_dir: Path, globals_: GlobalsBase, secrets: dict[str, Any]) -> list[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from berth.config.inventory import LOCALHOST
-from berth.config.loader import load_config
+from berth.config.loader import gather, load_config
 from berth.config.passwords import genpwd, service_secret_specs
 from berth.errors import ConfigError, ExitCode
 
@@ -101,3 +101,21 @@ def test_the_real_services_name_what_they_cannot_run_without(tmp_path: Path) -> 
         info.value.details
     assert {p.split(":")[1].strip() for p in info.value.details} >= {
         "enable_glance", "enable_placement", "enable_nova", "enable_neutron", "enable_heat", "enable_horizon"}
+
+
+def test_an_inventory_group_without_hosts_is_a_problem_for_the_services_that_need_it(tmp_path: Path) -> None:
+    genpwd(tmp_path / "passwords.yml", service_secret_specs())
+    inventory = tmp_path / "multinode"
+    inventory.write_text("[deployment]\n[control]\n[network]\nh1 ansible_host=192.0.2.10\n[compute]\nh1\n"
+                         "[storage]\n[monitoring]\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, inventory_path=inventory)
+    [problem] = info.value.details
+    assert problem.startswith(f"{inventory}: group `control` has no host, but glance, heat, horizon, keystone, ")
+    assert "add a host under [control] or disable glance" in problem
+    inventory.write_text("[deployment]\n[control]\nh1 ansible_host=192.0.2.10\n[network]\nh1\n[compute]\n"
+                         "[storage]\n[monitoring]\n")
+    config, problems, warnings = gather(tmp_path, inventory)
+    assert config is not None and problems == []
+    idle = f"{inventory}: group `compute` has no host: nova_libvirt, nova_ssh, nova_compute run nowhere until it has one"
+    assert warnings == [idle]
