@@ -28,6 +28,7 @@ L2_AGENT_TYPE = {"epoxy": "Open vSwitch agent", "zed": "Linux bridge agent"}[REL
 L2_AGENT_CONTAINERS = {"epoxy": {"neutron_openvswitch_agent", "openvswitch_db", "openvswitch_vswitchd"},
                        "zed": {"neutron_linuxbridge_agent"}}[RELEASE]
 VENV_BIN = Path(sys.prefix) / "bin"
+AIO_ADDRESS = "127.0.0.51"  # the e2e all-in-one cloud's (tests/e2e/aio/conftest.py)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from berth.lifecycle.deploy import snapshot
 from tests import dns as dns_checks
 from tests.sandbox import build_images, remove_deployment, sdk_client, wait_for, write_config
 
-# extended: the e2e cloud proves the main path (tests/e2e/test_dns_cloud.py) within CI's time budget
+# extended: the e2e cloud proves the main path (tests/e2e/aio/test_dns_cloud.py) within CI's time budget
 pytestmark = [pytest.mark.integration, pytest.mark.extended]
 
 DEPLOYMENT = "bdns"

@@ -23,7 +23,7 @@ from berth.guest.qemu import MARKER
 from tests import sandbox
 from tests.sandbox import wait_for
 
-# extended: tests/e2e/test_cloud.py boots, pings and restarts servers on the same services (CI's time budget)
+# extended: tests/e2e/aio/test_cloud.py boots, pings and restarts servers on the same services (CI's time budget)
 pytestmark = [pytest.mark.integration, pytest.mark.extended]
 
 DEPLOYMENT = "berthcmpit"

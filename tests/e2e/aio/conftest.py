@@ -1,6 +1,7 @@
-"""The all-in-one cloud that tests/e2e/test_cloud.py, test_storage_cloud.py and test_dns_cloud.py share: one
-deployment (`berthe2e` on 127.0.0.51) made once per session by the README's main command, `scripts/aio.sh`, and
-removed at the end, also when a test fails. Its globals add to the defaults the storage services — Ceph, Cinder
+"""The all-in-one cloud that the modules of this package (test_cloud.py, test_storage_cloud.py, test_dns_cloud.py)
+share: one deployment (`berthe2e` on 127.0.0.51) made once by the README's main command, `scripts/aio.sh`, and
+removed after the package's last test (package scope: the many-host e2e modules then run without it), also when a
+test fails. Its globals add to the defaults the storage services — Ceph, Cinder
 and Glance on RBD — and Designate with BIND, so their checks need no deployment of their own (CI's time
 budget)."""
 
@@ -12,9 +13,8 @@ from typing import Any
 import pytest
 
 from tests import dns
+from tests.e2e.cloud_env import AIO_ADDRESS as ADDRESS
 from tests.e2e.cloud_env import CloudEnv
-
-ADDRESS = "127.0.0.51"
 
 # What the shared cloud adds to the defaults; a small OSD file (sparse) is enough for the test guest's images
 # and a few 1 GiB volumes, which are thin in Ceph
@@ -22,7 +22,7 @@ STORAGE_GLOBALS: dict[str, Any] = {"enable_ceph": True, "enable_cinder": True, "
                                    "ceph_osd_size_gb": 4}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     work = tmp_path_factory.mktemp("berth-e2e")
     env = CloudEnv("berthe2e", ADDRESS, "berthe2e-ext0", "8001:8100", 4451, 25751, work / "config")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests import dns
-from tests.e2e.conftest import ADDRESS
+from tests.e2e.cloud_env import AIO_ADDRESS as ADDRESS
 from tests.sandbox import wait_for
 
 pytestmark = pytest.mark.e2e
