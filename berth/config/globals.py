@@ -48,6 +48,8 @@ class GlobalsBase(BaseModel):
     """Generated config and history, per deployment below it."""
     log_dir: str = "/var/log/berth"
     """Container logs on the host, per service below it."""
+    backup_retention: int = Field(7, ge=1)
+    """`berth backup` keeps this many backups of the cloud (the newest) and removes older ones."""
 
     # addresses
     network_interface: str = "lo"

@@ -28,7 +28,9 @@ from berth.engine import connect
 from berth.lifecycle.deploy import snapshot
 from tests.sandbox import build_images, remove_deployment, sdk_client, wait_for, write_config
 
-pytestmark = pytest.mark.integration
+# extended: the e2e cloud (tests/e2e/aio/test_storage_cloud.py) attaches, snapshots, backs up and restores
+# volumes through the guest within CI's time budget; this module keeps the deeper checks on a deployment of its own
+pytestmark = [pytest.mark.integration, pytest.mark.extended]
 
 DEPLOYMENT = "bcinder"
 ADDRESS = "127.0.0.64"

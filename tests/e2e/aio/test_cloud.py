@@ -1,8 +1,8 @@
 """The README's main command for real, then the issue's acceptance list against the cloud it made.
 
 `scripts/aio.sh` runs with its own config dir (deployment `berthe2e` on 127.0.0.51, own Erlang ports, provider
-interface and VNI range; the session's `cloud` fixture in conftest.py, shared with test_storage_cloud.py, which
-adds Ceph, Cinder and Glance on RBD) and the defaults for everything else — so nova and neutron come from
+interface and VNI range; the package's `cloud` fixture in conftest.py, shared with the other modules here, which
+adds Ceph, Cinder, Glance on RBD and Designate) and the defaults for everything else — so nova and neutron come from
 `enabled_by_default`. Every check uses the real clients: the `openstack` CLI with the admin-openrc.sh the deploy
 wrote, `ip netns exec` on the host, and Debian's Chromium driven by Selenium. The module removes everything
 the deployment made at the end, also when a test fails.

@@ -17,12 +17,13 @@ import pytest
 
 from berth.guest.qemu import MARKER
 from tests.e2e.cloud_env import CloudEnv
-from tests.e2e.guest_disks import attach, console, detach, wait_disk_event
+from tests.e2e.guest_disks import attach, console, detach, disk_events, wait_disk_event
 from tests.sandbox import wait_for
 
 pytestmark = pytest.mark.e2e
 
 GUEST_IMAGES = ("berth-test-guest", "berth-test-kernel", "berth-test-ramdisk")
+MARKED: dict[str, tuple[str, str]] = {}  # server id -> (the volume the guest marked, its token)
 
 
 def rbd(env: CloudEnv, *args: str) -> str:
@@ -92,8 +93,48 @@ def test_attached_volume_keeps_the_guests_marker_across_detach_and_reattach(clou
         print(f"re-attach -> the guest found its marker on {dev2}: {time.monotonic() - start:.1f}s")
         assert (what2, token2) == ("found", token), (dev2, what2, token2)
         detach(conn, server.id, volume.id)
-    finally:
+        MARKED[server.id] = (volume.id, token)  # the next test backs it up
+    except BaseException:
         conn.block_storage.delete_volume(volume, ignore_missing=True)
+        raise
+
+
+def test_a_snapshot_and_a_backup_restored_to_a_new_volume_keep_the_guests_marker(cloud: dict[str, Any],
+                                                                                 conn: Any, server: Any) -> None:
+    """The marked volume of the test above: a snapshot, a backup (an RBD image in Ceph's `backups` pool, by
+    cinder-backup), the backup restored to a new volume; attached, the guest finds its own marker there."""
+    env: CloudEnv = cloud["env"]
+    if server.id not in MARKED:
+        pytest.skip("the attach test above left no marked volume")
+    volume_id, token = MARKED[server.id]
+    storage, made = conn.block_storage, []
+    try:
+        snapshot = storage.create_snapshot(volume_id=volume_id, name="e2e-snapshot")
+        made.append(("snapshot", snapshot))
+        storage.wait_for_status(snapshot, "available", failures=["error"], interval=1, wait=120)
+        start = time.monotonic()
+        backup = storage.create_backup(volume_id=volume_id, name="e2e-backup")
+        made.append(("backup", backup))
+        backup = storage.wait_for_status(backup, "available", failures=["error"], interval=1, wait=300)
+        print(f"backup of the 1 GiB volume -> available: {time.monotonic() - start:.1f}s")
+        assert rbd(env, "ls", "backups").split(), "the backup is an RBD image in the backups pool"
+        start = time.monotonic()
+        restored = storage.restore_backup(backup, name="e2e-restored")
+        target = storage.get_volume(restored.volume_id)
+        made.append(("volume", target))
+        storage.wait_for_status(target, "available", failures=["error", "error_restoring"], interval=1, wait=300)
+        storage.wait_for_status(backup, "available", failures=["error"], interval=1, wait=300)
+        print(f"restore -> a new volume available: {time.monotonic() - start:.1f}s")
+        seen = len(disk_events(console(conn, server.id)))
+        attach(conn, server.id, target.id)
+        (_dev, what, found), _ = wait_disk_event(conn, server.id, seen)
+        assert (what, found) == ("found", token), "the restored volume holds what the guest wrote"
+        detach(conn, server.id, target.id)
+    finally:
+        for kind, item in reversed(made):
+            getattr(storage, f"delete_{kind}")(item, ignore_missing=True)
+            storage.wait_for_delete(item, interval=1, wait=180)
+        storage.delete_volume(volume_id, ignore_missing=True)
 
 
 def test_server_boots_from_a_volume_cloned_from_an_image(cloud: dict[str, Any], conn: Any) -> None:
