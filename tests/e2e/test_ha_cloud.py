@@ -386,9 +386,8 @@ def retag(lab: Lab, tag: str) -> None:
         subprocess.run(["docker", "rmi", local], check=True, capture_output=True, timeout=60)
 
 
-# A run on a loaded lab once lost 31 of Nova's server lists in a row (30 s): HAProxy's checks had 2 s to answer, so
-# the one server left while a peer was drained and another not yet back could be taken out too. Checks now get
-# 10 s to answer, and a returned host must be UP in every HAProxy before the next one is drained.
+# A run on a loaded lab once lost 31 of Nova's server lists in a row (30 s): the next host was drained while the
+# one before was not yet back UP in HAProxy. A returned host must now be UP in every HAProxy first.
 def test_a_rolling_upgrade_behind_the_vip_fails_no_request(cloud: Cloud) -> None:
     retag(cloud.lab, "ha-next")
     token = issue_token(admin_password(cloud), timeout=90)
