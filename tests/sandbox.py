@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,27 @@ def build_images(config_dir: Path, images: tuple[str, ...]) -> None:
     changed (an image that merely exists may be stale), a no-op of about a second when all are cached."""
     if main(["--quiet", "--config-dir", str(config_dir), "build", *images]) != 0:
         raise RuntimeError(f"building {' '.join(images)} failed")
+
+
+@contextmanager
+def deployed(root: Path, *, deployment: str, address: str, epmd_port: int, services: tuple[str, ...],
+             extra: dict[str, Any] | None = None) -> Iterator[Path]:
+    """A small deployment of `services` for one test module: an interrupted earlier run's leftovers removed, the
+    images built (cached: a second), deployed; yields the config dir and removes everything afterwards, also when
+    a test failed."""
+    client = sdk_client()
+    remove_deployment(client, deployment)
+    config_dir = write_config(root, deployment=deployment, address=address, epmd_port=epmd_port,
+                              services=services, extra=extra)
+    build_images(config_dir, services)
+    try:
+        started = time.monotonic()
+        if main(["--config-dir", str(config_dir), "deploy", "--yes"]) != 0:
+            raise RuntimeError(f"deploying {deployment} failed: see the output above")
+        print(f"{deployment}: deployed in {time.monotonic() - started:.1f}s")
+        yield config_dir
+    finally:
+        remove_deployment(client, deployment)
 
 
 def sdk_client() -> docker.DockerClient:

@@ -158,8 +158,10 @@ class Renderer:
         files = self._files(service, key, d.config, ctx)
         # privsep_preload entries are templates too (a package of one release only); "" drops an entry
         preload = [p for p in self._value(service, d.privsep_preload, ctx) if p]
-        files["config.json"] = _config_json(service.name, d.model_copy(update={"privsep_preload": preload}),
-                                            _without_empty(self._value(service, d.command, ctx)))
+        # every container's output lands in a file under its service's log directory: the central logs
+        # (enable_central_logging) follow those files, and logrotate bounds them
+        d = d.model_copy(update={"privsep_preload": preload, "log_file": d.log_file or f"{key}.log"})
+        files["config.json"] = _config_json(service.name, d, _without_empty(self._value(service, d.command, ctx)))
         ref = image_ref(self.config, d.image, self.pins.get(service.name))
         ready = d.healthcheck.ready_log if d.healthcheck else None
         return DesiredContainer(

@@ -11,6 +11,7 @@ import json
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,42 @@ def logs(config: Config, inventory: Path, host: str, container: str, tail: int |
         report = failure(result, f"reading the log of {container}")
         return HostAnswer(host, False, report.message, details=report.details)
     return HostAnswer(host, True, data=result.stdout)
+
+
+def central_logs_args(config: Config, host: str, since: datetime | None, grep: str | None,
+                      hosts: Sequence[str], services: Sequence[str]) -> str:
+    """`berth logs --all --json` on a monitoring host: its own log_dir (inventory variables may move it), the
+    filters as given (a relative --since made absolute here, so both hosts mean the same moment)."""
+    from berth.lifecycle.wiring import host_globals
+
+    words = ["--json", "logs", "--all", "--deployment", config.globals.deployment_name,
+             "--log-dir", host_globals(config, host).log_dir]
+    words += ["--since", since.isoformat()] if since else []
+    words += ["--grep", grep] if grep else []
+    for name in hosts:
+        words += ["--host", name]
+    for name in services:
+        words += ["--service", name]
+    return _quote(words)
+
+
+def central_logs(config: Config, inventory: Path, since: datetime | None, grep: str | None,
+                 hosts: Sequence[str], services: Sequence[str]) -> HostAnswer:
+    """The central logs from the first monitoring host that answers (each holds a full copy)."""
+    from berth.lifecycle.wiring import container_hosts
+    from berth.state.model import load_service
+
+    collectors = container_hosts(config, load_service("central-logging"), "log_collector")
+    if not collectors:
+        raise NotFoundError("no host runs the log collector", "add a host to the inventory's `monitoring` group")
+    answer = HostAnswer(collectors[0], False, "not tried")
+    for host in collectors:
+        result = run_on(inventory, {host: central_logs_args(config, host, since, grep, hosts, services)})[host]
+        if result.ok:
+            return HostAnswer(host, True, data=result.stdout)
+        report = failure(result, "reading the central logs")
+        answer = HostAnswer(host, False, report.message, details=report.details)
+    return answer
 
 
 # --- prechecks -----------------------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ def bootstrap_host(config: Config, service: ServiceDef) -> str | None:
 def waits_for(config: Config, running: Mapping[str, set[str]]) -> dict[str, set[str]]:
     """Host -> the other hosts it must wait for (see the module docstring)."""
     services = {s.name: s for s in enabled_services(config)}
-    first = {name: bootstrap_host(config, s) for name, s in services.items()}
+    first = {name: bootstrap_host(config, s) for name, s in services.items() if not s.per_host}
     out: dict[str, set[str]] = {}
     for host, names in running.items():
         needed = set()

@@ -95,7 +95,7 @@ class ContainerDef(_Strict):
     stop_timeout: int = 10
     config: list[ConfigFile] = Field(default_factory=list)
     directories: list[Directory] = Field(default_factory=list)
-    log_file: str | None = None  # file name under /var/log/berth/<service>/
+    log_file: str | None = None  # file name under /var/log/berth/<service>/ (default: <container key>.log)
     # Python packages whose oslo.privsep daemons start by fork from one warm process (berth-privsep-zygote in
     # openstack-base) instead of one fresh privsep-helper each: ~75 MiB less per daemon (docs/image-contract.md).
     privsep_preload: list[str] = Field(default_factory=list)
@@ -288,6 +288,9 @@ class ServiceDef(_Strict):
     follows_release: bool = True
     # True for what serves the internal VIP (haproxy, keepalived): a service reaching a load-balanced one waits for it
     serves_vip: bool = False
+    # True for what each host runs on its own (log rotation, log forwarding): nothing deployment-wide, no other
+    # service reaches it, so across many hosts no host waits for the first one running it
+    per_host: bool = False
     depends_on: list[str] = Field(default_factory=list)
     # services this one cannot work without (e.g. its storage back end): enabling it while one of them is disabled
     # is a configuration error. depends_on alone only orders, and skips a dependency that is not enabled

@@ -120,7 +120,7 @@ def test_upgrade_to_epoxy(cloud: CloudEnv) -> None:
     print(f"berth upgrade --release epoxy: {STATE['upgrade_seconds']:.1f}s")
     assert "to OpenStack epoxy" in proc.stdout
     images = _images(cloud)
-    infra = {"mariadb", "rabbitmq", "memcached"}
+    infra = {"mariadb", "rabbitmq", "memcached", "logrotate"}
     assert all(ref.endswith(":zed") for key, ref in images.items() if key in infra), images
     assert all(ref.endswith(":epoxy") for key, ref in images.items() if key not in infra), images
     _release_in_globals(cloud, "epoxy")

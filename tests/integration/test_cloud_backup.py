@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from berth.cli.main import main
-from tests.sandbox import build_images, remove_deployment, sdk_client, write_config
+from tests.sandbox import deployed
 
 pytestmark = pytest.mark.integration
 
@@ -31,17 +31,10 @@ PROJECT, USER, USER_PASSWORD = "restore-me", "restore-user", "a-test-password-of
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    client = sdk_client()
-    remove_deployment(client, DEPLOYMENT)
     root = tmp_path_factory.mktemp("backup")
-    config_dir = write_config(root, deployment=DEPLOYMENT, address=ADDRESS, epmd_port=4394, services=SERVICES,
-                              extra={"backup_retention": 2})
-    build_images(config_dir, SERVICES)
-    try:
-        assert berth(config_dir, "deploy", "--yes") == 0
+    with deployed(root, deployment=DEPLOYMENT, address=ADDRESS, epmd_port=4394, services=SERVICES,
+                  extra={"backup_retention": 2}) as config_dir:
         yield {"config": config_dir, "root": root}
-    finally:
-        remove_deployment(client, DEPLOYMENT)
 
 
 def berth(config_dir: Path, *args: str) -> int:

@@ -52,13 +52,30 @@ def status_cmd(app: AppContext, json_flag: bool, services: tuple[str, ...]) -> N
 @click.option("--deployment", default=None,
               help="The deployment's name, read without configuration (what the deployment host passes when it "
                    "reads a log through Ansible; it masks the secrets itself).")
-@click.argument("container")
+@click.option("--all", "everything", is_flag=True,
+              help="Every host's and container's lines from the central logs (enable_central_logging).")
+@click.option("--since", default=None, help="With --all: lines from this time on: 30s, 10m, 2h, 1d or a UTC time.")
+@click.option("--grep", "grep", default=None, help="With --all: only lines this regular expression finds.")
+@click.option("--host", "hosts", multiple=True, help="With --all: only this host's lines (repeatable).")
+@click.option("--service", "services", multiple=True, help="With --all: only this service's lines (repeatable).")
+@click.option("--log-dir", default=None, hidden=True, help="The monitoring host's log_dir (passed through Ansible).")
+@click.argument("container", required=False)
 @pass_app
-def logs_cmd(app: AppContext, follow: bool, tail: str, deployment: str | None, container: str) -> None:
+def logs_cmd(app: AppContext, follow: bool, tail: str, deployment: str | None, everything: bool,
+             since: str | None, grep: str | None, hosts: tuple[str, ...], services: tuple[str, ...],
+             log_dir: str | None, container: str | None) -> None:
     """A container's log (the engine log; the same lines are under /var/log/berth/<service>/), secrets masked.
-    Over many hosts (-i) name it HOST/CONTAINER."""
+    Over many hosts (-i) name it HOST/CONTAINER. `--all`: the central logs of every host (enable_central_logging),
+    searched with --since, --grep, --host and --service."""
     from berth.cli.many import is_remote
 
+    if everything:
+        from berth.cli.commands.logs_all import logs_all
+
+        logs_all(app, deployment, log_dir, since, grep, hosts, services)
+        return
+    if container is None:
+        raise click.UsageError("name a CONTAINER (see `berth status`), or give --all for the central logs")
     count = int(tail) if tail.isdigit() else None  # None: all
     if deployment is None and is_remote(app.config):
         _logs_many(app, container, count, follow)

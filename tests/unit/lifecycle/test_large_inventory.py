@@ -22,8 +22,8 @@ NETWORKS = [f"net{i:02d}" for i in range(1, 3)]
 COMPUTES = [f"cmp{i:03d}" for i in range(1, 41)]
 # epoxy (the default release): ML2/OVS, Open vSwitch beside the L2 agent on every host that plugs ports
 L2 = {"neutron_openvswitch_agent", "openvswitch_db", "openvswitch_vswitchd", "neutron_host_setup"}
-COMPUTE_CONTAINERS = {"nova_compute", "nova_libvirt", "nova_ssh"} | L2
-NETWORK_CONTAINERS = {"neutron_dhcp_agent", "neutron_l3_agent", "neutron_metadata_agent"} | L2
+COMPUTE_CONTAINERS = {"nova_compute", "nova_libvirt", "nova_ssh", "logrotate"} | L2
+NETWORK_CONTAINERS = {"neutron_dhcp_agent", "neutron_l3_agent", "neutron_metadata_agent", "logrotate"} | L2
 
 
 def address(host: str) -> str:

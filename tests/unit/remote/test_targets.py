@@ -112,3 +112,27 @@ def test_only_inventories_with_hosts_reached_through_ansible_take_the_many_hosts
     local.write_text("[control]\nnode ansible_connection=local\n[network:children]\ncontrol\n[compute:children]\n"
                      "control\n[storage]\n[monitoring]\n[deployment]\nnode\n")
     assert not is_remote(load_config(root, inventory_path=local))
+
+
+def test_what_every_host_runs_on_its_own_makes_no_host_wait(tmp_path: Path) -> None:
+    """logrotate (per_host) runs on all three hosts: with only it and memcached enabled, the computes (which run
+    logrotate alone) wait for nobody."""
+    config = three_hosts(make_config_dir(tmp_path, switches(("memcached", "logrotate"))))
+    running = targets.services_by_host(config)
+    assert running["compute01"] == {"logrotate"} and running["control01"] == {"memcached", "logrotate"}
+    assert targets.waits_for(config, running) == {"control01": set(), "compute01": set(), "compute02": set()}
+
+
+def test_the_central_logs_are_read_on_a_monitoring_host_with_its_own_log_dir(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from berth.remote.commands import central_logs_args
+
+    root = make_config_dir(tmp_path, switches(("central-logging",)))
+    inventory = root / "multinode"
+    inventory.write_text(inventory.read_text().replace("[monitoring]\n", "[monitoring]\ncontrol01\n"))
+    config = three_hosts(root)
+    since = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+    args = central_logs_args(config, "control01", since, "GET /v3", ["compute01"], ["nova"])
+    assert args == (f"--json logs --all --deployment {config.globals.deployment_name} --log-dir {tmp_path}/log "
+                    "--since 2026-12-02T10:00:00+00:00 --grep 'GET /v3' --host compute01 --service nova")

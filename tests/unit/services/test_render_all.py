@@ -95,7 +95,7 @@ def test_computes_run_their_agents_with_their_own_address(hosts: dict[str, Desir
         state = hosts[compute]
         assert {c.key for c in state.containers} == {"nova_libvirt", "nova_compute", "nova_ssh", "neutron_host_setup",
                                                      "neutron_openvswitch_agent", "openvswitch_db",
-                                                     "openvswitch_vswitchd"}
+                                                     "openvswitch_vswitchd", "logrotate"}
         nova = parse("nova.conf", dict(state.container("nova_compute").files)["nova.conf"])  # type: ignore[union-attr]
         assert isinstance(nova, configparser.ConfigParser)
         assert nova["DEFAULT"]["host"] == compute and nova["DEFAULT"]["my_ip"] == ADDRESSES[compute]
