@@ -51,7 +51,7 @@ L2_AGENT_CONTAINERS = {"neutron_linuxbridge_agent"}
 CONTROL = {"mariadb", "rabbitmq", "memcached", "keystone", "glance_api", "placement_api", "nova_api",
            "nova_scheduler", "nova_conductor", "nova_novncproxy", "neutron_server", "neutron_dhcp_agent",
            "neutron_l3_agent", "neutron_metadata_agent", "heat_api", "heat_engine", "horizon"} | L2_AGENT_CONTAINERS
-COMPUTE = {"nova_compute", "nova_libvirt", "nova_ssh", "neutron_host_setup"} | L2_AGENT_CONTAINERS
+COMPUTE = {"nova_compute", "nova_libvirt", "nova_ssh", "neutron_host_setup", "logrotate"} | L2_AGENT_CONTAINERS
 
 
 class Cloud:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from berth.config.globals import GlobalsBase, globals_model, service_options
 from berth.config.loader import validate_globals
-from berth.config.reference import example_globals, replace_table, type_name
+from berth.config.reference import example_globals, replace_switches, replace_table, type_name
 from berth.config.yamlfile import mapping_from_text
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -16,6 +16,12 @@ ROOT = Path(__file__).resolve().parents[3]
 def test_docs_table_is_current() -> None:
     document = (ROOT / "docs" / "configuration.md").read_text()
     assert replace_table(document) == document, "run `python -m berth.config.reference` to regenerate"
+
+
+def test_readme_switch_list_is_current() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "| `enable_central_logging` | `false` |" in replace_switches(readme)
+    assert replace_switches(readme) == readme, "run `python -m berth.config.reference` to regenerate"
 
 
 def test_example_globals_is_current() -> None:
