@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 from berth.remote.labplan import LabHost
@@ -63,3 +64,37 @@ def traces(name: str) -> list[str]:
     found += [f"process {line}" for line in pgrep.stdout.splitlines() if "pgrep" not in line]
     found += [f"cgroup {p}" for p in Path("/sys/fs/cgroup").glob(f"*/berth-lab-{name}*")]
     return found + [f"state {p}" for p in [Path("/var/lib/berth/lab", name)] if p.exists()]
+
+
+ENGINE_COMMAND = ("dockerd -H unix:///run/docker.sock -H unix:///run/berth-lab/docker.sock "
+                  ">>/run/berth-lab/log/dockerd.log 2>&1 &")  # as the boot script starts it (remote/labhost.sh)
+
+
+def engine_pids(host: LabHost) -> list[int]:
+    return [pid for pid, cmd in processes_of(host).items() if cmd.startswith("dockerd ")]
+
+
+def stop_engine(host: LabHost, timeout: float = 180) -> None:
+    """Stop the host's engine as a shutdown or reboot does: SIGTERM to dockerd, which stops every container at
+    once (each gets its stop signal, then SIGKILL) and exits; returns when it has."""
+    pids = engine_pids(host)
+    assert pids, f"no engine runs on {host.name}"
+    for pid in pids:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while any(Path(f"/proc/{pid}").exists() for pid in pids):
+        assert time.monotonic() < deadline, f"{host.name}'s engine did not stop within {timeout:.0f}s"
+        time.sleep(0.2)
+
+
+def start_engine(host: LabHost, timeout: float = 120) -> None:
+    """Start the host's engine again in the host's own namespaces (mount, network, UTS, PID: it becomes a child
+    of the host's init, as at boot); returns when it answers. Its restart policies then start the containers."""
+    init = host.pid_file.read_text().split()[0]
+    subprocess.run(["nsenter", "-t", init, "-m", "-n", "-u", "-p", "--", "sh", "-c", ENGINE_COMMAND], check=True,
+                   timeout=30)
+    deadline = time.monotonic() + timeout
+    while subprocess.run(["docker", "-H", f"unix://{host.docker_socket}", "version"], capture_output=True,
+                         timeout=30, check=False).returncode != 0:
+        assert time.monotonic() < deadline, f"{host.name}'s engine did not answer within {timeout:.0f}s"
+        time.sleep(0.2)

@@ -53,6 +53,8 @@ class ContainerInfo:
     restart_count: int = 0
     image_id: str = ""
     status_text: str = ""  # the engine's own wording, e.g. "Up 3 minutes (healthy)"
+    started_at: str = ""  # from an inspect: when its process last started (ISO 8601, the engine's clock)
+    finished_at: str = ""  # from an inspect: when its process last ended ("" if it never has)
 
     @property
     def running(self) -> bool:

@@ -100,7 +100,14 @@ def container_from_inspect(attrs: Mapping[str, Any]) -> ContainerInfo:
         id=attrs["Id"], name=str(attrs.get("Name", "")).lstrip("/"),
         labels=dict((attrs.get("Config") or {}).get("Labels") or {}), state=str(state.get("Status", "")),
         health=health or None, exit_code=int(state.get("ExitCode") or 0),
-        restart_count=int(attrs.get("RestartCount") or 0), image_id=str(attrs.get("Image", "")))
+        restart_count=int(attrs.get("RestartCount") or 0), image_id=str(attrs.get("Image", "")),
+        started_at=_when(state.get("StartedAt")), finished_at=_when(state.get("FinishedAt")))
+
+
+def _when(stamp: Any) -> str:
+    """The engine's time stamp, "" for its zero time (a container that never started or never ended)."""
+    text = str(stamp or "")
+    return "" if not text or text.startswith("0001-01-01") else text
 
 
 def _image(attrs: Mapping[str, Any]) -> ImageInfo:

@@ -89,12 +89,17 @@ def _container(rec: Any, actual: ActualState, service: str, changed: bool, host:
     def change(action: Action, why: str) -> ContainerChange:
         return ContainerChange(host, service, rec.key, rec.name, action, (why,),
                                container_id=have.id if have else None, image_id=pin)
+    aside = any(c.key == rec.key and c.aside for c in actual.containers)  # a swap was interrupted (killed)
     if have is None:
+        if aside:  # between "set aside" and "new one created": the old one is renamed back, then swapped
+            return change(Action.SWAP, "an interrupted swap left the old container aside")
         return change(Action.CREATE, "container does not exist")
     if (have.image_id, have.spec_hash, have.config_hash) == (rec.image_id, rec.spec_hash, rec.config_hash) \
             and have.running:
         if changed:  # the restore stops it: it is swapped back in like the others
             return change(Action.SWAP, "already as recorded; started again after the database restore")
+        if aside:  # the new one runs: checked, then the old one kept aside is removed
+            return change(Action.FINISH, "an interrupted swap left the old container aside")
         return change(Action.NOOP, "already as recorded")
     why = (f"image {_short(have.image_id)} -> {_short(rec.image_id)}" if have.image_id != rec.image_id
            else "definition or config differs from the entry")

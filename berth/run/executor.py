@@ -256,7 +256,8 @@ class Executor:
         if aside is not None and old is None:  # interrupted between "set aside" and "new created"
             engine.rename(aside.id, want.name)
             old = actions.get_container(engine, aside.id)
-        previous = dict(have.files) if have else {}
+        source = have or aside  # the old container: its files are what it was started with
+        previous = dict(source.files) if source else {}
         config_dir = self._config_dir(want.key)
         actions.write_config_dir(config_dir, want.files)
         start = time.monotonic()

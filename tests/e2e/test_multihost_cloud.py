@@ -6,8 +6,9 @@ machine's engine published on the lab's .1 (pushed once, pulled by each host's o
 host). Checked with the real clients: a server on each compute, on two networks joined by a router, pings the
 other (guest → VXLAN → router on e2e1 → VXLAN → guest); a fourth host joins as a compute, runs a server, and is
 removed again; a host's engine killed in the middle of a deploy fails that host by name while the other
-completes, and the next run finishes the job; `destroy` leaves nothing on any host and `lab down` nothing on the
-machine.
+completes, and the next run finishes the job; a compute's and then the control host's engine stopped and started
+again (a host reboot) bring the APIs and the running server back; `destroy` leaves nothing on any host and `lab
+down` nothing on the machine.
 
 The hosts share the machine's kernel, /usr and its 2 CPUs (docs/lab.md): timings printed here are lab figures.
 """
@@ -178,12 +179,17 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
         yield env
     finally:
         if not KEEP:
-            main(["lab", "down", "--name", NAME])
-            registry.stop(engine, PORT, REGISTRY)
-            if engine.volume(REGISTRY) is not None:
-                engine.remove_volume(REGISTRY, force=True)
-            for ref in image_tags(lab):
-                engine.remove_image(ref)
+            remove_lab(engine, lab)
+
+
+def remove_lab(engine: Any, lab: Lab) -> None:
+    """The lab, its registry container and volume, and the image tags made for it: nothing of it stays."""
+    main(["lab", "down", "--name", NAME])
+    registry.stop(engine, PORT, REGISTRY)
+    if engine.volume(REGISTRY) is not None:
+        engine.remove_volume(REGISTRY, force=True)
+    for ref in image_tags(lab):
+        engine.remove_image(ref)
 
 
 def push_images(env: Cloud, engine: Any) -> None:
@@ -459,6 +465,27 @@ def test_an_engine_killed_mid_deploy_fails_that_host_and_the_next_run_finishes(c
     assert containers_on(victim) == COMPUTE
     assert not [n for n in docker_on(victim, "ps", "-a", "--format", "{{.Names}}").split() if n.endswith("--aside")]
     code, data, _elapsed, stderr = cloud.deploy()
+    assert code == 0 and set(statuses(data).values()) == {"unchanged"}, stderr[-2000:]
+
+
+def test_engine_restarts_bring_back_the_cloud_and_its_servers(cloud: Cloud,
+                                                              servers: dict[str, dict[str, Any]]) -> None:
+    """As at a host reboot: the engine of the compute running server a is stopped (every container of the host
+    stops at once, the guest's qemu with libvirt) and started again, then the control host's; each time every API
+    answers again and the server is ACTIVE and answers ping again (nova-compute starts the guests that ran:
+    `resume_guests_state_on_host_boot`). The seconds each took are printed (bench/bench_engine_restart.py: medians).
+    """
+    from tests.e2e import engine_restart
+    from tests.e2e.migration import pinger
+
+    a = cloud.openstack("server", "show", servers["a"]["id"])
+    network_host = ["docker", "-H", f"unix://{cloud.host('e2e1').docker_socket}"]
+    alive = pinger(cloud.text, address_of(a), network_host, NAME)
+    assert wait_for("server a answers ping before the restarts", 120, alive)
+    for name in (a["OS-EXT-SRV-ATTR:host"], "e2e1"):
+        took = engine_restart.restart(cloud.host(name), cloud.client, a["id"], alive)
+        print(f"engine restart of {took.line()}")
+    code, data, _elapsed, stderr = cloud.deploy()  # the engines brought everything back: nothing to do
     assert code == 0 and set(statuses(data).values()) == {"unchanged"}, stderr[-2000:]
 
 

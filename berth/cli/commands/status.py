@@ -20,7 +20,7 @@ def status_cmd(app: AppContext, json_flag: bool, services: tuple[str, ...]) -> N
     from berth.engine import connect
     from berth.lifecycle.deploy import check_services
     from berth.lifecycle.show import table
-    from berth.lifecycle.status import status_notes, status_rows
+    from berth.lifecycle.status import incidents, status_notes, status_rows
 
     config = app.config
     if is_remote(config):
@@ -32,10 +32,16 @@ def status_cmd(app: AppContext, json_flag: bool, services: tuple[str, ...]) -> N
         click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
         return
     notes = status_notes(config, engine, rows)
-    lines = table([(r.service, r.name, r.state, r.health, r.image, r.image_id, r.uptime, r.drift or "-")
-                   for r in rows], ("SERVICE", "CONTAINER", "STATE", "HEALTH", "IMAGE", "ID", "UPTIME", "DRIFT"))
+    lines = table([(r.service, r.name, r.state, r.health, r.image, r.image_id, r.uptime, str(r.restarts),
+                    r.drift or "-") for r in rows],
+                  ("SERVICE", "CONTAINER", "STATE", "HEALTH", "IMAGE", "ID", "UPTIME", "RESTARTS", "DRIFT"))
     for line in lines:
         click.echo(line)
+    down = incidents(rows)
+    if down:  # which container was down or restarted, how it ended, what brings it back
+        click.echo("\ncontainers down or restarted by the engine:")
+        for line in down:
+            click.echo(f"  {line}")
     for note in notes:  # service.yml `status:` probes, e.g. a storage cluster's health
         click.echo(f"\n{note.service} ({note.container}{'' if note.ok else ', probe failed'}):")
         for text in note.lines:

@@ -30,6 +30,16 @@ def test_inspect_gives_state_health_exit_code_and_restarts() -> None:
     assert info.restarting and not info.running and info.labels == {"berth.role": "service"}
 
 
+def test_inspect_gives_when_the_process_last_started_and_ended() -> None:
+    info = container_from_inspect({
+        "Id": "abc", "Name": "/k", "State": {"Status": "running", "StartedAt": "2026-12-02T12:21:20.03Z",
+                                              "FinishedAt": "2026-12-02T12:21:19.30Z"}})
+    never = container_from_inspect({"Id": "abc", "Name": "/k", "State": {
+        "Status": "running", "StartedAt": "2026-12-02T12:00:00Z", "FinishedAt": "0001-01-01T00:00:00Z"}})
+    assert (info.started_at, info.finished_at) == ("2026-12-02T12:21:20.03Z", "2026-12-02T12:21:19.30Z")
+    assert never.finished_at == "" and never.started_at == "2026-12-02T12:00:00Z"
+
+
 def test_a_listing_row_gives_exit_code_from_the_status_text() -> None:
     row = {"Id": "abc", "Names": ["/x"], "State": "exited", "Status": "Exited (137) 2 minutes ago", "Labels": None}
     info = container_from_row(row)

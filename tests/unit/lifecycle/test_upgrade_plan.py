@@ -110,6 +110,20 @@ def test_rollback_to_what_runs_is_a_noop_and_missing_images_are_named():
     assert [c.action for c in stopped.changes] == [Action.SWAP]
 
 
+def test_a_killed_rollback_is_finished_with_the_container_it_set_aside() -> None:
+    aside = ActualContainer("id0", "keystone--aside", "keystone", "keystone", image_id="sha256:new", spec_hash="s2",
+                            config_hash="c2", state="exited")
+    before_create = ActualState("berth", (aside,))
+    plan = decide(_entries(False), before_create, {"sha256:old"}, "keystone", 1)
+    assert [(c.action, c.reasons) for c in plan.changes] == [
+        (Action.SWAP, ("an interrupted swap left the old container aside",))]  # renamed back, then swapped
+    new = _actual("sha256:old", "s", "c").containers[0]
+    after_create = ActualState("berth", (aside, new))
+    plan = decide(_entries(False), after_create, {"sha256:old"}, "keystone", 1)
+    assert [c.action for c in plan.changes] == [Action.FINISH]  # the new one checked, the old one removed
+    assert [(s.kind, s.run) for s in plan.steps] == [("record", True)]
+
+
 def _change(key: str, action: Action, reason: str) -> ContainerChange:
     return ContainerChange("localhost", key, key, key, action, (reason,))
 
