@@ -7,18 +7,18 @@ Pure: no engine, TEST-NET addresses.
 
 from __future__ import annotations
 
-import configparser
 import json
 from pathlib import Path
 
 import pytest
 
-from berth.cli.main import main
 from berth.config.loader import load_config
 from berth.errors import ConfigError
 from berth.lifecycle import wiring
 from berth.lifecycle.render import render_desired
 from berth.state.desired import DesiredContainer
+from tests.unit.services import storage_config
+from tests.unit.services.storage_config import ini
 
 RBD = "enable_ceph: true\nglance_backend: rbd\n"
 HA = "internal_vip_address: 198.51.100.100\nenable_haproxy: true\nenable_keepalived: true\n"
@@ -39,24 +39,13 @@ control01
 
 
 def config_dir(root: Path, extra: str, inventory: bool = False) -> Path:
-    (root / "globals.yml").write_text(f"deployment_name: unit\nstate_dir: {root}/state\nlog_dir: {root}/log\n"
-                                      f"ceph_data_dir: {root}/data\n{extra}")
-    if inventory:
-        (root / "multinode").write_text(INVENTORY)
-    assert main(["--quiet", "--config-dir", str(root), "genpwd"]) == 0
-    return root
+    return storage_config.config_dir(root, extra, INVENTORY if inventory else "")
 
 
 def glance_api(root: Path) -> DesiredContainer:
     found = render_desired(load_config(root), {}, pins={}).container("glance_api")
     assert found is not None
     return found
-
-
-def ini(text: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(strict=True, interpolation=None)
-    parser.read_string(text)
-    return parser
 
 
 def files_json(item: DesiredContainer) -> dict[str, dict[str, str]]:
@@ -105,10 +94,11 @@ def test_rbd_without_ceph_is_a_configuration_error_naming_the_key_and_the_fix(tm
 
 
 def test_an_unknown_backend_is_refused_with_the_choices(tmp_path: Path) -> None:
-    (tmp_path / "globals.yml").write_text("glance_backend: swift\n")
+    (tmp_path / "globals.yml").write_text("glance_backend: s3\n")
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path)
-    assert any("glance_backend" in p and "'file'" in p and "'rbd'" in p for p in info.value.details), info.value.details
+    assert any("glance_backend" in p and "'file'" in p and "'rbd'" in p for p in info.value.details), (
+        info.value.details)
 
 
 @pytest.mark.parametrize(("extra", "active_backup"), [("enable_ceph: true\n", True), (RBD, False)])
@@ -128,7 +118,7 @@ def test_a_value_an_option_requires_must_be_one_of_its_choices() -> None:
 
     with pytest.raises(ValueError, match="not among its choices"):
         OptionDef(name="x_backend", choices=["file", "rbd"], default="file", description="d",
-                  requires={"swift": ["swift"]})
+                  requires={"s3": ["swift"]})
 
 
 def test_service_users_carry_keystones_service_role(tmp_path: Path) -> None:
