@@ -1,6 +1,7 @@
 """Glance's `glance_backend` option: the file store by default (as before), Ceph's `images` pool with `rbd`
-(client.glance's keyring 0600, ceph.conf from the ceph service's exports), a configuration error without Ceph,
-and HAProxy's active/backup balancing only while the store is per host.
+(client.glance's keyring 0600, ceph.conf from the ceph service's exports), Swift's `glance` container with `swift`
+(the glance user's credentials in a 0600 file), a configuration error without the service the value needs, and
+HAProxy's active/backup balancing only while the store is per host.
 
 Pure: no engine, TEST-NET addresses.
 """
@@ -60,7 +61,7 @@ def test_the_file_store_is_the_default_and_renders_as_before(tmp_path: Path) -> 
     assert conf["glance_store"]["default_backend"] == "file"
     assert conf["file"]["filesystem_store_datadir"] == "/var/lib/glance/images/"
     assert not conf.has_section("rbd")
-    assert not {"ceph.conf", "ceph.client.glance.keyring"} & set(api.files)
+    assert not {"ceph.conf", "ceph.client.glance.keyring", "glance-swift.conf"} & set(api.files)
 
 
 def test_rbd_stores_images_in_the_images_pool_as_client_glance(tmp_path: Path) -> None:
@@ -97,11 +98,41 @@ def test_an_unknown_backend_is_refused_with_the_choices(tmp_path: Path) -> None:
     (tmp_path / "globals.yml").write_text("glance_backend: s3\n")
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path)
-    assert any("glance_backend" in p and "'file'" in p and "'rbd'" in p for p in info.value.details), (
+    assert any("glance_backend" in p and "'file'" in p and "'rbd'" in p and "'swift'" in p
+               for p in info.value.details), info.value.details
+
+
+def test_swift_stores_images_in_the_glance_container_as_the_glance_user(tmp_path: Path) -> None:
+    root = config_dir(tmp_path, "enable_swift: true\nglance_backend: swift\n")
+    api = glance_api(root)
+    conf = ini(api.files["glance-api.conf"])
+    assert conf["DEFAULT"]["enabled_backends"] == "swift:swift"
+    assert conf["glance_store"]["default_backend"] == "swift"
+    swift = conf["swift"]
+    assert (swift["swift_store_container"], swift["swift_store_create_container_on_put"],
+            swift["swift_store_multi_tenant"]) == ("glance", "true", "false")
+    assert (swift["default_swift_reference"], swift["swift_store_config_file"]) == (
+        "berth", "/etc/glance/glance-swift.conf")
+    assert swift["swift_store_endpoint_type"] == "internalURL"
+    assert not {"file", "rbd"} & set(conf.sections())
+    password = load_config(root).passwords["glance_keystone_password"]
+    ref = ini(api.files["glance-swift.conf"])["berth"]
+    assert (ref["auth_address"], ref["user"], ref["key"], ref["auth_version"]) == (
+        "http://127.0.0.1:5000/v3", "service:glance", password, "3")
+    assert password not in api.files["glance-api.conf"].split("[keystone_authtoken]")[0]
+    assert files_json(api)["/etc/glance/glance-swift.conf"]["mode"] == "0600"
+    assert not {"ceph.conf", "ceph.client.glance.keyring"} & set(api.files)
+
+
+def test_swift_without_swift_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(config_dir(tmp_path, "glance_backend: swift\n"))
+    assert "globals.yml: glance_backend: swift requires swift; set enable_swift: true or glance_backend: file" in (
         info.value.details)
 
 
-@pytest.mark.parametrize(("extra", "active_backup"), [("enable_ceph: true\n", True), (RBD, False)])
+@pytest.mark.parametrize(("extra", "active_backup"), [("enable_ceph: true\n", True), (RBD, False),
+                                                      ("enable_swift: true\nglance_backend: swift\n", False)])
 def test_haproxy_balances_glance_over_every_controller_only_with_a_shared_store(
         tmp_path: Path, extra: str, active_backup: bool) -> None:
     root = config_dir(tmp_path, extra + HA, inventory=True)
