@@ -160,6 +160,37 @@ def test_a_redeploy_changes_nothing(env: dict[str, Any]) -> None:
     assert after == before
 
 
+def started_at(client: docker.DockerClient, daemon: str) -> str:
+    return str(client.containers.get(f"{DEPLOYMENT}-{daemon}").attrs["State"]["StartedAt"])
+
+
+@pytest.mark.extended
+def test_an_upgrade_swaps_mon_then_mgr_then_osd_and_the_cluster_stays_whole(env: dict[str, Any]) -> None:
+    """`berth upgrade ceph --tag T` (T: the same image under another tag, so every daemon is swapped): the
+    monitor, then the manager, then the OSD, each started after the one before was healthy (the monitor back in
+    the quorum, the OSD marked up); afterwards the quorum, the OSD and the data are as before."""
+    client, key = env["client"], env["passwords"]["ceph_client_cinder_key"]
+    assert rbd(client, key, "create", "--size", "8", "volumes/before-upgrade")[0] == 0
+    image = client.images.get(client.containers.get(MON).attrs["Config"]["Image"])
+    repository = client.containers.get(MON).attrs["Config"]["Image"].rsplit(":", 1)[0]
+    image.tag(repository, "berth-upgrade-test")
+    try:
+        assert main(["--config-dir", str(env["config"]), "upgrade", "ceph", "--tag", "berth-upgrade-test",
+                     "--yes"]) == 0
+        order = sorted(("ceph_mon", "ceph_mgr", "ceph_osd"), key=lambda d: started_at(client, d))
+        assert order == ["ceph_mon", "ceph_mgr", "ceph_osd"]
+        for daemon in order:
+            assert client.containers.get(f"{DEPLOYMENT}-{daemon}").attrs["Config"]["Image"].endswith(
+                ":berth-upgrade-test")
+        assert ceph(client, "quorum_status")["quorum_names"] == ["localhost"]
+        assert [(o["osd"], o["up"]) for o in ceph(client, "osd", "dump")["osds"]] == [(0, 1)]
+        assert ceph(client, "health")["status"] != "HEALTH_ERR"
+        assert "before-upgrade" in rbd(client, key, "ls", "volumes")[1].split()
+    finally:
+        rbd(client, key, "rm", "volumes/before-upgrade")
+        client.images.remove(f"{repository}:berth-upgrade-test")  # only the tag: the image keeps its own
+
+
 def test_destroy_keeps_the_data_and_a_new_deploy_finds_it(env: dict[str, Any]) -> None:
     client, key = env["client"], env["passwords"]["ceph_client_cinder_key"]
     assert rbd(client, key, "create", "--size", "8", "volumes/survivor")[0] == 0

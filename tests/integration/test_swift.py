@@ -1,7 +1,8 @@
 """Deploy Swift (with MariaDB, Memcached and Keystone) on the real engine and store objects in it for real.
 
 Two devices on the one host, so two replicas: a replica removed from one device comes back through the
-replicator and the rsync daemon.
+replicator and the rsync daemon. Glance runs in the same deployment with `glance_backend: swift` (its images are
+objects in Swift's `glance` container): one deployment for both saves CI time.
 
 Own deployment (`bswift`), own loopback address (127.0.0.62, added to `lo` here and removed at the end), own
 config/state/log directories and its own image namespace (`bswift`: building never retags another deployment's
@@ -32,8 +33,9 @@ pytestmark = pytest.mark.integration
 
 DEPLOYMENT = "bswift"
 ADDRESS = "127.0.0.62"
-SERVICES = ("mariadb", "memcached", "keystone", "swift")
-IMAGES = ("mariadb", "memcached", "keystone", "swift-proxy", "swift-account", "swift-container", "swift-object")
+SERVICES = ("mariadb", "memcached", "keystone", "swift", "glance")
+IMAGES = ("mariadb", "memcached", "keystone", "swift-proxy", "swift-account", "swift-container", "swift-object",
+          "glance-api")
 
 
 def _address(action: str) -> None:
@@ -53,7 +55,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     _address("add")
     root = tmp_path_factory.mktemp("swift")
     config_dir = write_config(root, deployment=DEPLOYMENT, address=ADDRESS, epmd_port=4462, services=SERVICES,
-                              extra={"image_namespace": "bswift", "swift_devices": 2})
+                              extra={"image_namespace": "bswift", "swift_devices": 2,
+                                     "glance_backend": "swift"})
     try:
         build_images(config_dir, IMAGES)
         start = time.monotonic()
@@ -67,15 +70,19 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         _address("delete")
 
 
-@pytest.fixture(scope="module")
-def cloud(env: dict[str, Any]) -> Any:
+def connect(env: dict[str, Any], user: str, project: str, password_key: str) -> Any:
     import openstack
 
     passwords = yaml.safe_load((env["config"] / "passwords.yml").read_text())
-    return openstack.connect(auth_url=f"http://{ADDRESS}:5000/v3", username="admin", project_name="admin",
-                             password=passwords["keystone_admin_password"], user_domain_name="Default",
+    return openstack.connect(auth_url=f"http://{ADDRESS}:5000/v3", username=user, project_name=project,
+                             password=passwords[password_key], user_domain_name="Default",
                              project_domain_name="Default", region_name="RegionOne", identity_api_version="3",
                              load_yaml_config=False, load_envvars=False)
+
+
+@pytest.fixture(scope="module")
+def cloud(env: dict[str, Any]) -> Any:
+    return connect(env, "admin", "admin", "keystone_admin_password")
 
 
 def test_object_store_is_in_the_catalog(cloud: Any) -> None:
@@ -109,6 +116,29 @@ def test_objects_round_trip(cloud: Any, env: dict[str, Any]) -> None:
     assert "berth-swift-test" not in [c.name for c in store.containers()]
 
 
+def test_glance_keeps_images_as_objects_in_swift(cloud: Any, env: dict[str, Any]) -> None:
+    """glance_backend swift: an uploaded image is the object `<image id>` in the container `glance` (made by
+    Glance at its first upload) of the service project's account, and downloads with the same bytes."""
+    data = os.urandom(5 << 20) + b"berth-glance"
+    start = time.monotonic()
+    made = cloud.image.create_image("berth-swift-image", data=data, disk_format="raw", container_format="bare",
+                                    validate_checksum=False)  # the data goes up in one PUT, then Glance has it
+    image = wait_for("the image to be active", 60, lambda: (i := cloud.image.get_image(made.id)).status == "active"
+                     and i, interval=0.5)
+    print(f"5 MiB image upload to Glance on Swift -> active: {time.monotonic() - start:.1f}s")
+    glance = connect(env, "glance", "service", "glance_keystone_password").object_store
+    try:
+        assert image.status == "active" and image.size == len(data), (image.status, image.size)
+        body = cloud.image.download_image(image).content
+        assert hashlib.sha256(body).hexdigest() == hashlib.sha256(data).hexdigest()
+        objects = {o.name: o.content_length for o in glance.objects("glance")}
+        assert objects.get(image.id) == len(data), objects
+    finally:
+        cloud.image.delete_image(image, ignore_missing=True)
+    wait_for("Glance to delete the object", 60,
+             lambda: image.id not in {o.name for o in glance.objects("glance")}, interval=1)
+
+
 def test_a_lost_replica_comes_back_through_rsync(cloud: Any, env: dict[str, Any]) -> None:
     data = os.urandom(1 << 20)
     store = cloud.object_store
@@ -133,7 +163,7 @@ def test_every_container_is_healthy(env: dict[str, Any]) -> None:
         if all(s == "healthy" for s in states.values()) or time.monotonic() > deadline:
             break
         time.sleep(5)
-    assert len(states) == 17 and all(s == "healthy" for s in states.values()), states
+    assert len(states) == 18 and all(s == "healthy" for s in states.values()), states
 
 
 def test_redeploy_changes_nothing(env: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:

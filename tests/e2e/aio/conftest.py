@@ -1,8 +1,8 @@
 """The all-in-one cloud that the modules of this package (test_cloud.py, test_storage_cloud.py, test_dns_cloud.py)
 share: one deployment (`berthe2e` on 127.0.0.51) made once by the README's main command, `scripts/aio.sh`, and
 removed after the package's last test (package scope: the many-host e2e modules then run without it), also when a
-test fails. Its globals add to the defaults the storage services — Ceph, Cinder
-and Glance on RBD — and Designate with BIND, so their checks need no deployment of their own (CI's time
+test fails. Its globals add to the defaults the storage services — Ceph, Cinder,
+Glance on RBD and Nova's disks on RBD (every server of the package boots from Ceph) — and Designate with BIND, so their checks need no deployment of their own (CI's time
 budget)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tests.e2e.cloud_env import CloudEnv
 # What the shared cloud adds to the defaults; a small OSD file (sparse) is enough for the test guest's images
 # and a few 1 GiB volumes, which are thin in Ceph
 STORAGE_GLOBALS: dict[str, Any] = {"enable_ceph": True, "enable_cinder": True, "glance_backend": "rbd",
-                                   "ceph_osd_size_gb": 4}
+                                   "nova_backend": "rbd", "ceph_osd_size_gb": 4}
 
 
 @pytest.fixture(scope="package")

@@ -1,7 +1,7 @@
-"""Storage in the shared all-in-one cloud (conftest.py's `cloud`: Ceph, Cinder, Glance on RBD): images in Ceph's
-`images` pool boot, a volume attached to a running server keeps what the test guest wrote on it across a detach
-and a re-attach (qemu's RBD driver in nova_libvirt, libvirt's secret of client.cinder), and a server boots from a
-volume Cinder cloned from an image.
+"""Storage in the shared all-in-one cloud (conftest.py's `cloud`: Ceph, Cinder, Glance and Nova on RBD): images in
+Ceph's `images` pool boot as copy-on-write clones in `vms`, a volume attached to a running server keeps what the
+test guest wrote on it across a detach and a re-attach (qemu's RBD driver in nova_libvirt, libvirt's secret of
+client.cinder), and a server boots from a volume Cinder cloned from an image.
 
 Every check uses the real services berth built and deployed: openstacksdk against the cloud's APIs, the guest's
 console log, and Ceph's own `rbd` in the ceph_mon container.
@@ -69,6 +69,20 @@ def test_volume_services_are_up_and_images_live_in_ceph(cloud: dict[str, Any], c
         assert image.id in in_pool, f"{name} ({image.id}) is not in Ceph's images pool: {sorted(in_pool)}"
         # the location Glance shows the services (show_image_direct_url): what Cinder clones volumes from
         assert str(image.direct_url).startswith("rbd://") and image.id in str(image.direct_url), image.direct_url
+
+
+def test_a_servers_root_disk_is_an_rbd_clone_of_its_image_in_the_vms_pool(cloud: dict[str, Any], conn: Any,
+                                                                         server: Any) -> None:
+    """nova_backend rbd: nova-compute made the server's disk `vms/<id>_disk` as a copy-on-write clone of the
+    Glance image's snapshot in `images` (no download), and qemu runs it from Ceph (the domain's disk is RBD)."""
+    env: CloudEnv = cloud["env"]
+    image = conn.image.find_image("berth-test-guest", ignore_missing=False)
+    assert f"{server.id}_disk" in rbd(env, "ls", "vms").split()
+    info = rbd(env, "info", f"vms/{server.id}_disk")
+    assert f"parent: images/{image.id}@snap" in info, info
+    domain = subprocess.run(["docker", "exec", f"{env.deployment}-nova_libvirt", "virsh", "-c", "qemu:///system",
+                             "dumpxml", server.id], capture_output=True, text=True, check=True, timeout=60).stdout
+    assert f"protocol='rbd' name='vms/{server.id}_disk'" in domain and "<auth username='nova'>" in domain, domain
 
 
 def test_attached_volume_keeps_the_guests_marker_across_detach_and_reattach(cloud: dict[str, Any], conn: Any,
@@ -155,7 +169,16 @@ def test_server_boots_from_a_volume_cloned_from_an_image(cloud: dict[str, Any], 
         attached = conn.block_storage.get_volume(volume.id)
         assert attached.status == "in-use" and attached.attachments[0]["server_id"] == server.id
         assert not getattr(conn.compute.get_server(server.id), "image", {}).get("id")  # no image: the volume
+        assert f"{server.id}_disk" not in rbd(env, "ls", "vms").split()  # nor a disk of its own in `vms`
     finally:
         conn.compute.delete_server(server)
         conn.compute.wait_for_delete(server, wait=120)
         conn.block_storage.delete_volume(volume, ignore_missing=True)
+
+
+def test_every_disk_left_in_the_vms_pool_belongs_to_a_live_server(cloud: dict[str, Any], conn: Any) -> None:
+    """The package's servers that came and went (test_cloud.py's among them) took their RBD disks with them."""
+    live = {s.id for s in conn.compute.servers(all_projects=True)}
+    disks = rbd(cloud["env"], "ls", "vms").split()
+    assert disks, "the servers of the package have their disks in vms"
+    assert {d.removesuffix("_disk") for d in disks} <= live, (disks, live)

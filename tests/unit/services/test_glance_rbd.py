@@ -1,24 +1,25 @@
 """Glance's `glance_backend` option: the file store by default (as before), Ceph's `images` pool with `rbd`
-(client.glance's keyring 0600, ceph.conf from the ceph service's exports), a configuration error without Ceph,
-and HAProxy's active/backup balancing only while the store is per host.
+(client.glance's keyring 0600, ceph.conf from the ceph service's exports), Swift's `glance` container with `swift`
+(the glance user's credentials in a 0600 file), a configuration error without the service the value needs, and
+HAProxy's active/backup balancing only while the store is per host.
 
 Pure: no engine, TEST-NET addresses.
 """
 
 from __future__ import annotations
 
-import configparser
 import json
 from pathlib import Path
 
 import pytest
 
-from berth.cli.main import main
 from berth.config.loader import load_config
 from berth.errors import ConfigError
 from berth.lifecycle import wiring
 from berth.lifecycle.render import render_desired
 from berth.state.desired import DesiredContainer
+from tests.unit.services import storage_config
+from tests.unit.services.storage_config import ini
 
 RBD = "enable_ceph: true\nglance_backend: rbd\n"
 HA = "internal_vip_address: 198.51.100.100\nenable_haproxy: true\nenable_keepalived: true\n"
@@ -39,24 +40,13 @@ control01
 
 
 def config_dir(root: Path, extra: str, inventory: bool = False) -> Path:
-    (root / "globals.yml").write_text(f"deployment_name: unit\nstate_dir: {root}/state\nlog_dir: {root}/log\n"
-                                      f"ceph_data_dir: {root}/data\n{extra}")
-    if inventory:
-        (root / "multinode").write_text(INVENTORY)
-    assert main(["--quiet", "--config-dir", str(root), "genpwd"]) == 0
-    return root
+    return storage_config.config_dir(root, extra, INVENTORY if inventory else "")
 
 
 def glance_api(root: Path) -> DesiredContainer:
     found = render_desired(load_config(root), {}, pins={}).container("glance_api")
     assert found is not None
     return found
-
-
-def ini(text: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(strict=True, interpolation=None)
-    parser.read_string(text)
-    return parser
 
 
 def files_json(item: DesiredContainer) -> dict[str, dict[str, str]]:
@@ -71,7 +61,7 @@ def test_the_file_store_is_the_default_and_renders_as_before(tmp_path: Path) -> 
     assert conf["glance_store"]["default_backend"] == "file"
     assert conf["file"]["filesystem_store_datadir"] == "/var/lib/glance/images/"
     assert not conf.has_section("rbd")
-    assert not {"ceph.conf", "ceph.client.glance.keyring"} & set(api.files)
+    assert not {"ceph.conf", "ceph.client.glance.keyring", "glance-swift.conf"} & set(api.files)
 
 
 def test_rbd_stores_images_in_the_images_pool_as_client_glance(tmp_path: Path) -> None:
@@ -105,13 +95,44 @@ def test_rbd_without_ceph_is_a_configuration_error_naming_the_key_and_the_fix(tm
 
 
 def test_an_unknown_backend_is_refused_with_the_choices(tmp_path: Path) -> None:
-    (tmp_path / "globals.yml").write_text("glance_backend: swift\n")
+    (tmp_path / "globals.yml").write_text("glance_backend: s3\n")
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path)
-    assert any("glance_backend" in p and "'file'" in p and "'rbd'" in p for p in info.value.details), info.value.details
+    assert any("glance_backend" in p and "'file'" in p and "'rbd'" in p and "'swift'" in p
+               for p in info.value.details), info.value.details
 
 
-@pytest.mark.parametrize(("extra", "active_backup"), [("enable_ceph: true\n", True), (RBD, False)])
+def test_swift_stores_images_in_the_glance_container_as_the_glance_user(tmp_path: Path) -> None:
+    root = config_dir(tmp_path, "enable_swift: true\nglance_backend: swift\n")
+    api = glance_api(root)
+    conf = ini(api.files["glance-api.conf"])
+    assert conf["DEFAULT"]["enabled_backends"] == "swift:swift"
+    assert conf["glance_store"]["default_backend"] == "swift"
+    swift = conf["swift"]
+    assert (swift["swift_store_container"], swift["swift_store_create_container_on_put"],
+            swift["swift_store_multi_tenant"]) == ("glance", "true", "false")
+    assert (swift["default_swift_reference"], swift["swift_store_config_file"]) == (
+        "berth", "/etc/glance/glance-swift.conf")
+    assert swift["swift_store_endpoint_type"] == "internalURL"
+    assert not {"file", "rbd"} & set(conf.sections())
+    password = load_config(root).passwords["glance_keystone_password"]
+    ref = ini(api.files["glance-swift.conf"])["berth"]
+    assert (ref["auth_address"], ref["user"], ref["key"], ref["auth_version"]) == (
+        "http://127.0.0.1:5000/v3", "service:glance", password, "3")
+    assert password not in api.files["glance-api.conf"].split("[keystone_authtoken]")[0]
+    assert files_json(api)["/etc/glance/glance-swift.conf"]["mode"] == "0600"
+    assert not {"ceph.conf", "ceph.client.glance.keyring"} & set(api.files)
+
+
+def test_swift_without_swift_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(config_dir(tmp_path, "glance_backend: swift\n"))
+    assert "globals.yml: glance_backend: swift requires swift; set enable_swift: true or glance_backend: file" in (
+        info.value.details)
+
+
+@pytest.mark.parametrize(("extra", "active_backup"), [("enable_ceph: true\n", True), (RBD, False),
+                                                      ("enable_swift: true\nglance_backend: swift\n", False)])
 def test_haproxy_balances_glance_over_every_controller_only_with_a_shared_store(
         tmp_path: Path, extra: str, active_backup: bool) -> None:
     root = config_dir(tmp_path, extra + HA, inventory=True)
@@ -128,7 +149,7 @@ def test_a_value_an_option_requires_must_be_one_of_its_choices() -> None:
 
     with pytest.raises(ValueError, match="not among its choices"):
         OptionDef(name="x_backend", choices=["file", "rbd"], default="file", description="d",
-                  requires={"swift": ["swift"]})
+                  requires={"s3": ["swift"]})
 
 
 def test_service_users_carry_keystones_service_role(tmp_path: Path) -> None:
