@@ -9,6 +9,7 @@ console log, and Ceph's own `rbd` in the ceph_mon container.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from typing import Any
@@ -165,7 +166,12 @@ def test_server_boots_from_a_volume_cloned_from_an_image(cloud: dict[str, Any], 
     server, seconds = _boot(conn, "e2e-boot-from-volume", block_device_mapping_v2=bdm)
     print(f"server from the volume: ACTIVE with its marker after {seconds:.1f}s")
     try:
-        assert f"BERTH-INSTANCE-ID {server.id}" in console(conn, server.id)
+        # the guest names itself from the metadata service: its UUID, or (the guest's fallback when the
+        # OpenStack metadata path is slow on a loaded host) the EC2 id of the same instance
+        instance = conn.compute.get_server(server.id).instance_name or ""
+        ids = {server.id, "i-" + instance.removeprefix("instance-")}
+        said = re.findall(r"BERTH-INSTANCE-ID (\S+)", console(conn, server.id))
+        assert said and said[-1] in ids, (said, ids)
         attached = conn.block_storage.get_volume(volume.id)
         assert attached.status == "in-use" and attached.attachments[0]["server_id"] == server.id
         assert not getattr(conn.compute.get_server(server.id), "image", {}).get("id")  # no image: the volume
