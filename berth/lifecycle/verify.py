@@ -13,8 +13,10 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import yaml
 
 from berth.config.loader import Config
 from berth.config.passwords import mask, secret_values
@@ -37,12 +39,36 @@ OnTest = Callable[[Tally, TestResult | None], None]
 
 
 @dataclass(frozen=True)
+class Exclusion:
+    """A test berth leaves out, and why (berth/services/tempest/exclusions.yml)."""
+
+    test: str  # a regex over test ids
+    why: str
+
+
+def exclusions(release: str) -> list[Exclusion]:
+    """The release's known exclusions and those of every release; a malformed file fails naming it."""
+    path = service_dirs()[IMAGE] / "exclusions.yml"
+    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        return [Exclusion(str(e["test"]), " ".join(str(e["why"]).split()))
+                for key in ("all", release) for e in data.get(key) or []]
+    except (KeyError, TypeError) as exc:
+        raise BerthError(f"{path}: every entry needs `test` and `why` ({exc})") from exc
+
+
+@dataclass(frozen=True)
 class Selection:
     """Which tests: tempest's smoke set, a regex, or everything (hours); `exclude` is a regex left out."""
 
     smoke: bool = False
     regex: str | None = None
     exclude: str | None = None
+
+    def excluding(self, known: list[Exclusion]) -> Selection:
+        """This selection with berth's known exclusions added to the operator's own."""
+        patterns = ([self.exclude] if self.exclude else []) + [e.test for e in known]
+        return Selection(self.smoke, self.regex, "|".join(f"(?:{p})" for p in patterns) or None)
 
     def args(self) -> list[str]:
         chosen = ["--smoke"] if self.smoke else ["--regex", self.regex] if self.regex else []
@@ -118,33 +144,23 @@ def _follow(engine: Engine, container: ContainerInfo, tally: Tally, on_test: OnT
         time.sleep(POLL_S)
 
 
-def _save(config: Config, tally: Tally, result: Summary, secrets: list[str]) -> None:
+def _save(tally: Tally, result: Summary, secrets: list[str]) -> None:
     folder = Path(result.results_dir)
     _write_private(folder / "results.json", mask(results_json(tally), secrets))
     _write_private(folder / "summary.json", mask(json.dumps(result.as_dict(), indent=1) + "\n", secrets))
 
 
-def run_verify(config: Config, engine: Engine, selection: Selection, concurrency: int = 2,
-               timeout: float = 7200, progress: Progress = lambda _m: None,
-               on_test: OnTest = lambda _t, _r: None) -> Summary:
-    """Configure tempest from the cloud, run it, save and return the summary (failures masked of secrets)."""
-    if concurrency < 1:
-        raise BerthError(f"--concurrency {concurrency}: must be at least 1")
-    check_deployed(config)
-    progress("asking the cloud what it offers (catalog, versions, extensions, image, flavors, networks)")
-    facts, creds, cacert = cloud_facts(config, progress)
-    secrets = sorted({creds.password, *secret_values(config.passwords)})
+def _results_folder(config: Config) -> Path:
     root = verify_dir(config)
-    from berth.run.actions import remove, write_config_dir
-
-    write_config_dir(container_config_dir(config),
-                     config_files(tempest_conf(facts, creds), cacert, selection, concurrency))
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    folder = root / stamp
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder = root / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     folder.mkdir(mode=0o700)
-    tally, start = Tally(), time.monotonic()
-    progress(f"running tempest {selection.describe()} with concurrency {concurrency}")
+    return folder
+
+
+def _run_container(engine: Engine, config: Config, tally: Tally, on_test: OnTest, timeout: float) -> None:
+    from berth.run.actions import remove
+
     container = _start(engine, config, container_config_dir(config))
     try:
         _follow(engine, container, tally, on_test, timeout)
@@ -153,11 +169,37 @@ def run_verify(config: Config, engine: Engine, selection: Selection, concurrency
             remove(engine, container.id)
         except (EngineError, EngineNotFound):
             pass
+
+
+def run_verify(config: Config, engine: Engine, selection: Selection, concurrency: int = 2,
+               timeout: float = 7200, known: list[Exclusion] | None = None, progress: Progress = lambda _m: None,
+               on_test: OnTest = lambda _t, _r: None) -> Summary:
+    """Configure tempest from the cloud, run it, save and return the summary (failures masked of secrets).
+
+    `known`: tests left out with their reasons (exclusions.yml), printed before the run and kept in the summary.
+    """
+    from berth.run.actions import write_config_dir
+
+    if concurrency < 1:
+        raise BerthError(f"--concurrency {concurrency}: must be at least 1")
+    check_deployed(config)
+    progress("asking the cloud what it offers (catalog, versions, extensions, image, flavors, networks)")
+    facts, creds, cacert = cloud_facts(config, progress)
+    secrets = sorted({creds.password, *secret_values(config.passwords)})
+    conf = tempest_conf(facts, creds)
+    write_config_dir(container_config_dir(config),
+                     config_files(conf, cacert, selection.excluding(known or []), concurrency))
+    progress(f"running tempest {selection.describe()} with concurrency {concurrency}")
+    for item in known or []:
+        progress(f"  left out: {item.test} — {item.why}")
+    folder, tally, start = _results_folder(config), Tally(), time.monotonic()
+    _run_container(engine, config, tally, on_test, timeout)
     if tally.exit_code is None:
         tail = [mask(line, secrets) for line in tally.other[-15:]]
         raise BerthError("the tempest container ended without finishing its run", details=tail,
                          hint=f"see the lines above; tempest.conf is in {container_config_dir(config)}")
-    result = summary(tally, selection.describe(), time.monotonic() - start, str(folder))
+    result = summary(tally, selection.describe(), time.monotonic() - start, str(folder),
+                     [asdict(e) for e in known or []])
     result.failures[:] = [{**f, "reason": mask(f["reason"], secrets)} for f in result.failures]
-    _save(config, tally, result, secrets)
+    _save(tally, result, secrets)
     return result

@@ -87,6 +87,7 @@ class Summary:
     tempest_exit_code: int | None
     failures: list[dict[str, str]]
     results_dir: str = ""
+    left_out: list[dict[str, str]] = field(default_factory=list)  # berth's known exclusions: test, why
 
     @property
     def ok(self) -> bool:
@@ -97,10 +98,11 @@ class Summary:
         return {**asdict(self), "ok": self.ok}
 
 
-def summary(tally: Tally, selection: str, seconds: float, results_dir: str = "") -> Summary:
+def summary(tally: Tally, selection: str, seconds: float, results_dir: str = "",
+            left_out: list[dict[str, str]] | None = None) -> Summary:
     failures = [{"id": r.name, "reason": r.reason} for r in tally.results if r.outcome == "failed"]
     return Summary(selection, tally.count("passed"), tally.count("failed"), tally.count("skipped"), tally.listed,
-                   round(seconds, 1), tally.exit_code, failures, results_dir)
+                   round(seconds, 1), tally.exit_code, failures, results_dir, left_out or [])
 
 
 def report_lines(result: Summary, reason_lines: int = 4) -> list[str]:
@@ -116,6 +118,8 @@ def report_lines(result: Summary, reason_lines: int = 4) -> list[str]:
     for failure in result.failures:
         lines.append(f"  FAILED {failure['id']}")
         lines += [f"      {line}" for line in failure["reason"].splitlines()[-reason_lines:]]
+    if result.left_out:
+        lines.append(f"  left out by berth (known, see docs/services.md): {len(result.left_out)} pattern(s)")
     if result.results_dir:
         lines.append(f"results: {result.results_dir}")
     return lines

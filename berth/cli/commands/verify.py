@@ -44,23 +44,26 @@ class LiveLine:
               help="Tests run at once (tempest workers).")
 @click.option("--timeout", type=click.IntRange(min=60), default=7200, show_default=True,
               help="Seconds before the run is stopped.")
+@click.option("--no-exclusions", is_flag=True,
+              help="Also run the tests berth leaves out as known not to fit its clouds (exclusions.yml).")
 @click.option("--json", "json_flag", is_flag=True, help="Print the summary as JSON.")
 @pass_app
 def verify_cmd(app: AppContext, smoke: bool, regex: str | None, exclude_regex: str | None, concurrency: int,
-               timeout: int, json_flag: bool) -> None:
+               timeout: int, no_exclusions: bool, json_flag: bool) -> None:
     """Run tempest (the release's, from the `tempest` image) against the cloud; results under the state dir."""
     from berth.engine import connect
-    from berth.lifecycle.verify import Selection, run_verify
+    from berth.lifecycle.verify import Selection, exclusions, run_verify
     from berth.lifecycle.verify_results import report_lines
 
     if smoke and regex:
         raise click.UsageError("--smoke and --regex exclude each other")
     as_json = app.json or json_flag
+    known = [] if no_exclusions else exclusions(app.config.globals.openstack_release)
     live = LiveLine(app)
     engine = connect()
     try:
         result = run_verify(app.config, engine, Selection(smoke, regex, exclude_regex), concurrency, timeout,
-                            progress=(lambda m: None) if as_json else app.echo, on_test=live)
+                            known, progress=(lambda m: None) if as_json else app.echo, on_test=live)
     finally:
         live.done()
         engine.close()

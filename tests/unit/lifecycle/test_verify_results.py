@@ -72,3 +72,18 @@ def test_selection_arguments() -> None:
     assert Selection(regex="^tempest.api.identity", exclude="boot").args() == [
         "--regex", "^tempest.api.identity", "--exclude-regex", "boot"]
     assert Selection().args() == []
+
+
+def test_known_exclusions_per_release_compile_and_join_the_operators() -> None:
+    import re
+
+    from berth.lifecycle.verify import exclusions
+
+    zed, epoxy = exclusions("zed"), exclusions("epoxy")
+    assert len(zed) > len(epoxy) >= 1 and all(e.why for e in zed)
+    for item in zed:
+        re.compile(item.test)
+    joined = Selection(smoke=True, exclude="mine").excluding(zed)
+    assert joined.smoke and joined.exclude is not None and joined.exclude.startswith("(?:mine)|")
+    assert re.search(joined.exclude, "tempest.scenario.test_network_basic_ops.TestNetworkBasicOps.test_x[id-1]")
+    assert Selection(regex="x").excluding([]) == Selection(regex="x")
