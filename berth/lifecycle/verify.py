@@ -109,14 +109,28 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
+def container_name(config: Config) -> str:
+    return f"{config.globals.deployment_name}-{CONTAINER}"
+
+
+def refuse_concurrent_run(engine: Engine, config: Config) -> None:
+    """One run per deployment: a second would share the container name and tempest's resource names."""
+    name = container_name(config)
+    with doing("looking for a running `berth verify`"):
+        earlier = engine.container(name)
+    if earlier is not None and earlier.running:
+        raise BerthError(f"another `berth verify` of deployment `{config.globals.deployment_name}` is running "
+                         f"(container {name})", hint=f"wait for it to finish, or stop it: `docker rm -f {name}`")
+
+
 def _start(engine: Engine, config: Config, config_dir: Path) -> ContainerInfo:
     from berth.lifecycle.render import image_ref
     from berth.run.actions import ensure_image, remove
 
-    name = f"{config.globals.deployment_name}-{CONTAINER}"
+    name = container_name(config)
     ref = image_ref(config, IMAGE)
     ensure_image(engine, ref, lambda _m: None)
-    remove(engine, name)  # an interrupted earlier run's
+    remove(engine, name)  # an interrupted earlier run's (a running one was refused before)
     spec = {"image": ref, "network_mode": "host", "volumes": [f"{config_dir}:{CONFIG_MOUNT}:ro"], "restart": "no"}
     tags = {labels.DEPLOYMENT: config.globals.deployment_name, labels.SERVICE: IMAGE, labels.CONTAINER: CONTAINER,
             labels.ROLE: "oneshot", labels.MANAGED: "true"}
@@ -183,6 +197,7 @@ def run_verify(config: Config, engine: Engine, selection: Selection, concurrency
     if concurrency < 1:
         raise BerthError(f"--concurrency {concurrency}: must be at least 1")
     check_deployed(config)
+    refuse_concurrent_run(engine, config)
     progress("asking the cloud what it offers (catalog, versions, extensions, image, flavors, networks)")
     facts, creds, cacert = cloud_facts(config, progress)
     secrets = sorted({creds.password, *secret_values(config.passwords)})
