@@ -208,8 +208,13 @@ def run_verify(config: Config, engine: Engine, selection: Selection, concurrency
     for item in known or []:
         progress(f"  left out: {item.test} — {item.why}")
     folder, tally, start = _results_folder(config), Tally(), time.monotonic()
-    _run_container(engine, config, tally, on_test, timeout)
+    try:
+        _run_container(engine, config, tally, on_test, timeout)
+    except BaseException:
+        folder.rmdir()  # an interrupted run leaves no empty results folder behind
+        raise
     if tally.exit_code is None:
+        folder.rmdir()
         tail = [mask(line, secrets) for line in tally.other[-15:]]
         raise BerthError("the tempest container ended without finishing its run", details=tail,
                          hint=f"see the lines above; tempest.conf is in {container_config_dir(config)}")

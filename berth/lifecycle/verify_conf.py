@@ -22,6 +22,7 @@ SERVICE_TYPES: dict[str, tuple[str, ...]] = {
     "swift": ("object-store",), "designate": ("dns",), "heat": ("orchestration",),
 }
 TEMPEST_HOME = "/var/lib/tempest"
+HTTP_TIMEOUT_S = 300
 _MICROVERSION = re.compile(r"^\d+\.\d+$")
 
 
@@ -187,6 +188,9 @@ def tempest_sections(facts: CloudFacts, creds: Credentials) -> dict[str, dict[st
     sections: dict[str, dict[str, str]] = {
         "DEFAULT": {"debug": "false", "use_stderr": "false"},
         "oslo_concurrency": {"lock_path": f"{TEMPEST_HOME}/lock"},
+        # tempest's 60 s gives up on a request a busy small host is still serving; its retry then fails on what the
+        # first one made ("Router already has a port on subnet"), so it waits longer instead
+        "service-clients": {"http_timeout": str(HTTP_TIMEOUT_S)},
         **_identity(creds),
         "service_available": {name: _bool(on) for name, on in available(facts).items()},
         **_compute(facts),

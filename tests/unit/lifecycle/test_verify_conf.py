@@ -86,6 +86,7 @@ def test_tempest_conf_reflects_the_cloud() -> None:
     assert conf.get("network-feature-enabled", "api_extensions") == "agent, external-net, router"
     assert conf.get("network-feature-enabled", "floating_ips") == "true"
     assert conf.get("validation", "run_validation") == "false"
+    assert conf.get("service-clients", "http_timeout") == "300"
     assert conf.get("compute-feature-enabled", "live_migration") == "false"
     assert not conf.has_section("volume") and not conf.has_section("heat_plugin")
 
