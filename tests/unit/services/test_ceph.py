@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from berth.cli.main import main
 from berth.config.loader import Config, load_config
 from berth.engine.base import ExecResult
 from berth.engine.memory import MemoryEngine
@@ -24,6 +23,7 @@ from berth.lifecycle.status import Row, status_notes
 from berth.state.actual import ActualContainer, ActualState
 from berth.state.desired import DesiredContainer, DesiredState
 from berth.state.facts import HostFacts
+from tests.unit.services import storage_config
 
 GIB = 1024 ** 3
 STORAGE = {"storage01": "198.51.100.31", "storage02": "198.51.100.32", "storage03": "198.51.100.33"}
@@ -45,12 +45,7 @@ control01
 
 
 def config_dir(root: Path, extra: str = "enable_ceph: true\n", inventory: bool = False) -> Path:
-    (root / "globals.yml").write_text(f"deployment_name: unit\nstate_dir: {root}/state\nlog_dir: {root}/log\n"
-                                      f"ceph_data_dir: {root}/data\n{extra}")
-    if inventory:
-        (root / "multinode").write_text(INVENTORY)
-    assert main(["--quiet", "--config-dir", str(root), "genpwd"]) == 0
-    return root
+    return storage_config.config_dir(root, extra, INVENTORY if inventory else "")
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from berth.cli.main import main
 from berth.config.loader import Config, load_config
 from berth.lifecycle.render import Renderer, render_desired
 from berth.state.desired import DesiredContainer, DesiredState
+from tests.unit.services import storage_config
 
 INVENTORY = """\
 [control]
@@ -40,12 +40,7 @@ ON = "enable_ceph: true\nenable_cinder: true\n"
 
 
 def config_dir(root: Path, extra: str = ON, inventory: bool = False) -> Path:
-    (root / "globals.yml").write_text(f"deployment_name: unit\nstate_dir: {root}/state\nlog_dir: {root}/log\n"
-                                      f"ceph_data_dir: {root}/data\n{extra}")
-    if inventory:
-        (root / "multinode").write_text(INVENTORY)
-    assert main(["--quiet", "--config-dir", str(root), "genpwd"]) == 0
-    return root
+    return storage_config.config_dir(root, extra, INVENTORY if inventory else "")
 
 
 @pytest.fixture(scope="module")
