@@ -8,12 +8,10 @@ must never leave a truncated file, and other users must never be able to read it
 from __future__ import annotations
 
 import base64
-import os
 import secrets
 import stat
 import string
 import struct
-import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -26,6 +24,7 @@ import yaml
 
 from berth.config.yamlfile import Located, load_mapping
 from berth.errors import ConfigError
+from berth.private import write_private
 
 PASSWORDS_FILE = "passwords.yml"
 PASSWORD_LENGTH = 40  # 40 alphanumerics = 238 bits; no symbols, so values are safe in URLs, INI and shells
@@ -187,17 +186,7 @@ def fix_mode(path: Path) -> int | None:
 def write_secrets(path: Path, values: Mapping[str, Any]) -> None:
     """Write `values` as YAML, mode 0600, atomically (temp file in the same directory + rename)."""
     text = yaml.safe_dump(dict(values), sort_keys=True, default_flow_style=False, width=1000)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_private(path, text)
 
 
 def _read_secrets(path: Path) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import re
 import tarfile
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 from berth.engine.base import ContainerInfo, Engine, doing
 from berth.errors import DeployError
 from berth.lifecycle.render import DB_CONTAINER, container_name
+from berth.private import private_file
 from berth.run import actions
 from berth.state.hashing import sha256
 from berth.state.history import Backup
@@ -80,18 +80,13 @@ def row_counts(engine: Engine, db: ContainerInfo, database: str) -> dict[str, in
 def dump(engine: Engine, db: ContainerInfo, database: str, dest: Path) -> Backup:
     """mariadb-dump (consistent snapshot, routines, triggers) streamed into a gzip file, mode 0600."""
     name = _checked(database)
-    dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     argv = ["mariadb-dump", "-uroot", "--single-transaction", "--routines", "--triggers", "--events", name]
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as out, \
+    with private_file(dest, binary=True) as raw, gzip.GzipFile(fileobj=raw, mode="wb") as out, \
             doing(f"dumping database {name}"):
         result = engine.exec_streamed(db.name, argv, out.write)
-    if result.code != 0:
-        tmp.unlink(missing_ok=True)
-        raise DeployError(f"backing up database {name} failed (exit {result.code})", "nothing was changed",
-                          details=result.output.splitlines()[-10:])
-    os.replace(tmp, dest)
+        if result.code != 0:  # the half-written dump is removed, an older one at `dest` kept
+            raise DeployError(f"backing up database {name} failed (exit {result.code})", "nothing was changed",
+                              details=result.output.splitlines()[-10:])
     return Backup(database=name, path=str(dest), taken_at=time.time(), size=dest.stat().st_size)
 
 

@@ -32,6 +32,7 @@ from berth.engine.base import Engine
 from berth.errors import ConfigError, DeployError
 from berth.lifecycle import backup as dbs
 from berth.lifecycle.render import container_name
+from berth.private import write_private
 from berth.run import actions
 from berth.state.history import Backup
 from berth.state.model import load_service
@@ -93,7 +94,7 @@ def take(config: Config, engine: Engine, progress: Progress, inventory: Path | N
         manifest = {"deployment": config.globals.deployment_name, "release": config.globals.openstack_release,
                     "taken_at": time.time(), "files": files,
                     "passwords_sha256": _passwords_digest(config.config_dir)}
-        _write_private(partial / MANIFEST, json.dumps(manifest, indent=2).encode())
+        write_private(partial / MANIFEST, json.dumps(manifest, indent=2).encode())
         os.replace(partial, folder)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -128,12 +129,6 @@ def _digest(path: Path) -> str:
 def _passwords_digest(config_dir: Path) -> str:
     path = config_dir / "passwords.yml"
     return _digest(path) if path.is_file() else ""
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
 
 
 def read(folder: Path) -> CloudBackup:

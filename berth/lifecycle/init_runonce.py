@@ -8,7 +8,6 @@ guest says on its console that DHCP and the metadata service work.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -23,6 +22,7 @@ from berth.errors import BerthError, ConfigError
 from berth.guest.qemu import MARKER
 from berth.lifecycle.postdeploy import CLOUD_NAME, CLOUDS, OPENRC
 from berth.lifecycle.wiring import exports
+from berth.private import write_private
 
 Progress = Callable[[str], None]
 
@@ -271,10 +271,7 @@ def key_pair_files(config_dir: Path) -> tuple[Path, str]:
                             serialization.NoEncryption())
     line = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
                                          serialization.PublicFormat.OpenSSH).decode() + " berth-admin"
-    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-    os.chmod(private, 0o600)
+    write_private(private, pem)
     public.write_text(line + "\n")
     return private, line
 

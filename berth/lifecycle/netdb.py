@@ -12,7 +12,6 @@ library, so no value spans lines), gzip, mode 0600; `restore` reads back only du
 from __future__ import annotations
 
 import gzip
-import os
 import time
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ import pymysql
 from berth.config.passwords import mask
 from berth.errors import DeployError
 from berth.lifecycle.backup import VERSION_TABLES, _checked
+from berth.private import private_file
 from berth.state.hashing import sha256
 from berth.state.history import Backup
 
@@ -101,17 +101,10 @@ def _tables(conn: Any, name: str) -> list[str]:
 def dump(server: Server, database: str, dest: Path) -> Backup:
     """Every table's definition and rows in one consistent snapshot, gzip, mode 0600 (atomically)."""
     name = _checked(database)
-    dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as out, connected(server) as conn:
-            for line in _statements(conn, name):
-                out.write(line.encode() + b"\n")
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, dest)
+    with private_file(dest, binary=True) as raw, gzip.GzipFile(fileobj=raw, mode="wb") as out, \
+            connected(server) as conn:
+        for line in _statements(conn, name):
+            out.write(line.encode() + b"\n")
     return Backup(database=name, path=str(dest), taken_at=time.time(), size=dest.stat().st_size)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import yaml
@@ -10,17 +9,11 @@ import yaml
 from berth.config import certificates
 from berth.config.loader import Config
 from berth.lifecycle.wiring import exports
+from berth.private import write_private
 
 OPENRC = "admin-openrc.sh"
 CLOUDS = "clouds.yaml"
 CLOUD_NAME = "berth-admin"
-
-
-def _write_secret(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
 
 
 def credentials(config: Config) -> dict[str, str]:
@@ -72,6 +65,6 @@ def clouds_text(creds: dict[str, str]) -> str:
 def write_credentials(config: Config) -> list[Path]:
     creds = credentials(config)
     out = [config.config_dir / OPENRC, config.config_dir / CLOUDS]
-    _write_secret(out[0], openrc_text(creds))
-    _write_secret(out[1], clouds_text(creds))
+    write_private(out[0], openrc_text(creds))
+    write_private(out[1], clouds_text(creds))
     return out

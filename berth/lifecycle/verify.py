@@ -10,7 +10,6 @@ reason) and summary.json, with every secret of passwords.yml masked.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -27,6 +26,7 @@ from berth.lifecycle.init_runonce import check_deployed
 from berth.lifecycle.verify_conf import tempest_conf
 from berth.lifecycle.verify_discover import cloud_facts
 from berth.lifecycle.verify_results import Summary, Tally, TestResult, results_json, summary
+from berth.private import write_private
 from berth.services.registry import service_dirs
 
 IMAGE = "tempest"
@@ -103,12 +103,6 @@ def config_files(conf: str, cacert: str | None, selection: Selection, concurrenc
     return {"config.json": json.dumps(config_json, indent=1), **contents}
 
 
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-
-
 def container_name(config: Config) -> str:
     return f"{config.globals.deployment_name}-{CONTAINER}"
 
@@ -160,8 +154,8 @@ def _follow(engine: Engine, container: ContainerInfo, tally: Tally, on_test: OnT
 
 def _save(tally: Tally, result: Summary, secrets: list[str]) -> None:
     folder = Path(result.results_dir)
-    _write_private(folder / "results.json", mask(results_json(tally), secrets))
-    _write_private(folder / "summary.json", mask(json.dumps(result.as_dict(), indent=1) + "\n", secrets))
+    write_private(folder / "results.json", mask(results_json(tally), secrets))
+    write_private(folder / "summary.json", mask(json.dumps(result.as_dict(), indent=1) + "\n", secrets))
 
 
 def _results_folder(config: Config) -> Path:

@@ -11,7 +11,6 @@ shown to people goes through `masked()`.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,6 +21,7 @@ from berth.errors import ConfigError
 from berth.frozen import frozen
 from berth.plan.codec import DecodeError, from_data, to_data
 from berth.plan.model import Plan
+from berth.private import write_private
 from berth.state.actual import ActualState
 from berth.state.desired import DesiredState
 
@@ -75,12 +75,7 @@ def loads(text: str, source: str = "host plan") -> HostPlan:
 
 def write(plan: HostPlan, path: Path) -> None:
     """Atomically, mode 0600 (rendered files and credentials inside)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(plan.dumps())
-    os.replace(tmp, path)
+    write_private(path, plan.dumps())
 
 
 def read(path: Path) -> HostPlan:

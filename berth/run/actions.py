@@ -18,6 +18,7 @@ from berth.config.passwords import mask
 from berth.engine import labels
 from berth.engine.base import ContainerInfo, Engine, doing
 from berth.errors import DeployError, EngineError, EngineNotFound, EngineRefused
+from berth.private import write_private
 from berth.state.desired import ROLE_ONESHOT, ROLE_SERVICE, DesiredContainer
 from berth.state.hashing import canonical_json
 from berth.state.observe import volume_identity
@@ -52,11 +53,7 @@ def write_config_dir(path: Path, files: Mapping[str, str]) -> None:
                 continue
         except (OSError, UnicodeDecodeError):
             pass
-        tmp = path / f".{name}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(content)
-        os.replace(tmp, target)
+        write_private(target, content, sync=False)
 
 
 def ensure_volume(engine: Engine, deployment: str, name: str) -> None:

@@ -8,7 +8,6 @@ with secrets, so it is written mode 0600 next to the generated config directorie
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -18,6 +17,7 @@ from typing import Any
 
 from berth.errors import NotFoundError
 from berth.frozen import frozen
+from berth.private import private_file
 
 _LOCK = threading.Lock()
 DONE, PENDING = "done", "pending"
@@ -194,9 +194,5 @@ class History:
             self._write([entry if e.id == entry.id else e for e in self.entries()])
 
     def _write(self, entries: list[Entry]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
+        with private_file(self.path) as handle:
             json.dump({"entries": [e.to_dict() for e in entries]}, handle, indent=1, sort_keys=True)
-        os.replace(tmp, self.path)

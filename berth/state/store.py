@@ -7,10 +7,11 @@ recorded here (keyed by container id: a recreated container falls back to its la
 from __future__ import annotations
 
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Any
+
+from berth.private import write_private
 
 _LOCK = threading.Lock()
 
@@ -37,11 +38,7 @@ class StateStore:
                 data[section].pop(key, None)
             else:
                 data[section][key] = value
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
+            write_private(self.path, json.dumps(data, indent=1, sort_keys=True))
 
     def set_stamp(self, step_id: str, stamp: str | None) -> None:
         self._update("stamps", step_id, stamp)
