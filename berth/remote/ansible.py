@@ -30,6 +30,9 @@ ANSIBLE_ENV = {
     "ANSIBLE_DEPRECATION_WARNINGS": "False",
     "ANSIBLE_NOCOLOR": "True",
     "ANSIBLE_SSH_RETRIES": "0",  # a host that does not answer is reported at once; the next run retries it
+    # ansible-runner drops a task's whole result (its stdout too) when it is longer than 700,000 characters:
+    # `berth logs` of a busy container or `logs --all` through Ansible can be longer
+    "MAX_EVENT_RES": str(256 * 2**20),
 }
 # A host lost while an SSH connection master (ControlPersist) to it is open would leave the next command waiting on
 # a dead TCP connection for minutes: keep-alives end it within 9 s and the host is reported unreachable.

@@ -83,7 +83,11 @@ def _print_remote(app: AppContext, since: datetime | None, grep: str | None, hos
         raise RemoteError(f"{answer.host}: {answer.message}", "check the monitoring hosts with `berth status`",
                           details=answer.details)
     secrets = _secrets(app)
-    rows = json.loads(str(answer.data))
+    try:
+        rows = json.loads(str(answer.data))
+    except ValueError:
+        raise RemoteError(f"{answer.host}: the central logs came back unreadable ({len(str(answer.data))} "
+                          "characters)", "narrow the search with --since, --grep, --host or --service") from None
     if app.json:
         click.echo(json.dumps([{**row, "line": mask(row["line"], secrets)} for row in rows]))
         return
