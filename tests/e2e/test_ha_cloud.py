@@ -485,6 +485,7 @@ def admin_sdk(cloud: Cloud) -> Any:
                                    "project_domain_name": "Default"}, interface="internal")
 
 
+@pytest.mark.extended  # ~4 min of CI's 60: a lost controller's comeback (above) stays in the default run
 def test_every_controller_lost_at_once_and_the_cloud_recovers_with_every_row(cloud: Cloud) -> None:
     kept = [admin_sdk(cloud).identity.create_project(name=f"ha-kept-{n}", domain_id="default").name
             for n in range(3)]

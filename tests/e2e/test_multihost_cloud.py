@@ -412,6 +412,7 @@ def created(host: LabHost, name: str) -> str:
     return docker_on(host, "inspect", "--format", "{{.Created}}", f"{NAME}-{name}").strip()
 
 
+@pytest.mark.extended  # ~3 min of CI's 60; the HA e2e's rolling upgrade behind the VIP stays in the default run
 def test_a_rolling_upgrade_of_the_computes_one_host_at_a_time(cloud: Cloud,
                                                               servers: dict[str, dict[str, Any]]) -> None:
     """nova on the computes to a new tag, `--serial 1`: e2e3 changes only after e2e2 is done; the controller

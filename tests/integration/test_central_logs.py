@@ -109,3 +109,19 @@ def test_logs_rotate_and_stay_searchable(env: dict[str, Any], capsys: pytest.Cap
     lines = search(env, capsys, "--grep", f"{before} filler line 0000(00|01)")
     assert [x["line"].split()[3] for x in lines] == ["000000", "000001"], lines  # from a rotated copy, in order
     assert service_log.stat().st_size < 1024 * 1024
+
+
+def test_a_killed_forwarder_starts_again_and_no_line_is_lost(env: dict[str, Any],
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """As at an engine killed with its host: the forwarder's process is SIGKILLed (no clean exit) and its container
+    started again; rsyslog keeps no pid file that would refuse the new start, and a line logged while it was down
+    is delivered (the file positions are in its volume)."""
+    name = f"{DEPLOYMENT}-log_forwarder"
+    subprocess.run(["docker", "kill", name], check=True, capture_output=True, timeout=60)
+    marker = f"berthdown{uuid.uuid4().hex[:8]}"
+    refused_login(marker)
+    subprocess.run(["docker", "start", name], check=True, capture_output=True, timeout=60)
+    assert wait_for(f"{marker} in the central logs", 60, lambda: search(env, capsys, "--grep", marker))
+    state = subprocess.run(["docker", "inspect", "--format", "{{.State.Status}} {{.RestartCount}}", name],
+                           check=True, capture_output=True, text=True, timeout=60).stdout.split()
+    assert state[0] == "running", state
