@@ -40,7 +40,13 @@ def logs_all(app: AppContext, deployment: str | None, log_dir: str | None, since
     if is_remote(app.config):
         _print_remote(app, when, grep, hosts, services)
         return
-    _print_store(app, Path(app.config.globals.log_dir), when, pattern, hosts, services, _secrets(app))
+    _print_store(app, Path(app.config.globals.log_dir), when, pattern, hosts, services, secrets_of(app))
+
+
+def secrets_of(app: AppContext) -> set[str]:
+    from berth.cli.commands.status import _secrets  # the one masking set of `berth logs`
+
+    return _secrets(app)
 
 
 def _check_enabled(app: AppContext) -> None:
@@ -50,12 +56,6 @@ def _check_enabled(app: AppContext) -> None:
         raise NotFoundError("central logging is off in this deployment: there is no central log store",
                             "set `enable_central_logging: true` in globals.yml and run `berth deploy`; "
                             "`berth logs CONTAINER` reads one container's log meanwhile")
-
-
-def _secrets(app: AppContext) -> set[str]:
-    from berth.config.passwords import secret_values
-
-    return set(secret_values(app.config.passwords))
 
 
 def _print_store(app: AppContext, log_dir: Path, since: datetime | None, pattern: re.Pattern[str] | None,
@@ -82,7 +82,7 @@ def _print_remote(app: AppContext, since: datetime | None, grep: str | None, hos
     if not answer.ok:
         raise RemoteError(f"{answer.host}: {answer.message}", "check the monitoring hosts with `berth status`",
                           details=answer.details)
-    secrets = _secrets(app)
+    secrets = secrets_of(app)
     try:
         rows = json.loads(str(answer.data))
     except ValueError:
