@@ -55,6 +55,21 @@ class Inventory:
         """Hosts of `group` (none for a group the inventory does not define)."""
         return list(self.groups.get(group, ()))
 
+    def hosts_for(self, group: str) -> list[str]:
+        """Hosts of `group`; `a:b` (Ansible's union pattern) is every host of either, in the order first seen.
+
+        A union places a container on hosts of several roles: the L2 agent runs wherever ports are plugged, on the
+        network hosts (routers, DHCP) as well as on the computes (servers).
+        """
+        return list(dict.fromkeys(h for name in group.split(":") for h in self.hosts_in(name.strip())))
+
+    def container_hosts(self, key: str, group: str) -> list[str]:
+        """Hosts running container `key` whose role group is `group`: an inventory group named after the container
+        (`[mariadb]`, `[nova-api]`: underscores as dashes, as Kolla names them) when the inventory has one with
+        hosts, else the role group. So an operator narrows one container to some hosts, e.g. the database on one
+        controller, without touching the service folder."""
+        return self.hosts_in(key.replace("_", "-")) or self.hosts_for(group)
+
     def groups_of(self, host: str) -> list[str]:
         return sorted(g for g, members in self.groups.items() if host in members and g != "all")
 

@@ -171,17 +171,17 @@ def empty_groups(config: Config, enabled: list[str]) -> tuple[dict[str, list[str
     """Inventory groups with no host where enabled services place containers: {group: services} whose main
     container would run nowhere (a problem), and {group: containers} of other containers (nova_compute before the
     first compute joins: said, not refused). The all-in-one has every group."""
-    from berth.lifecycle import wiring
     from berth.state.model import load_service
 
     empty: dict[str, list[str]] = {}
     idle: dict[str, list[str]] = {}
-    if config.inventory is None or config.inventory.is_all_in_one:
+    inventory = config.inventory
+    if inventory is None or inventory.is_all_in_one:
         return empty, idle
     for name in enabled:
         service = load_service(name)
         nowhere = [(key, c.group) for key, c in service.containers.items()
-                   if not wiring.container_hosts(config, service, key)]
+                   if not inventory.container_hosts(key, c.group)]
         main = next((group for key, group in nowhere if key == service.main_container), None)
         if main is not None:
             empty.setdefault(main, []).append(name)

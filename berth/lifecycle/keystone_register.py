@@ -7,11 +7,11 @@ a second each, and find-or-create makes a re-run after a failure safe.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from berth.errors import DeployError
+from berth.retry import retried
 
 ADMIN_DOMAIN = "Default"
 # Behind a VIP Keystone answers a few seconds after it is healthy (Keepalived takes the address, HAProxy's checks
@@ -25,17 +25,18 @@ def wait_reachable(url: str, patience: float = REACH_PATIENCE) -> None:
     import urllib.error
     import urllib.request
 
-    deadline = time.monotonic() + patience
-    while time.monotonic() < deadline:
+    def probe() -> None:
         try:
             with urllib.request.urlopen(url, timeout=5):  # the deployment's own Keystone URL
                 return
         except urllib.error.HTTPError as exc:
-            if exc.code < 500:
-                return
-        except OSError:
-            pass
-        time.sleep(1.0)
+            if exc.code >= 500:
+                raise
+
+    try:
+        retried(probe, lambda exc: isinstance(exc, OSError), patience)
+    except OSError:
+        pass
 
 
 class Registrar:

@@ -114,28 +114,17 @@ def host_info(config: Config, name: str) -> HostInfo:
 
 
 def hosts_for(config: Config, group: str) -> list[str]:
-    """Hosts of `group`; `a:b` (Ansible's union pattern) is every host of either, in the order first seen.
-
-    A union places a container on hosts of several roles: the L2 agent runs wherever ports are plugged, on the
-    network hosts (routers, DHCP) as well as on the computes (servers).
-    """
+    """Hosts of `group` (`a:b`: every host of either; Inventory.hosts_for); the all-in-one's one host."""
     inventory = config.inventory
-    if inventory is None:
-        return [LOCALHOST]
-    return list(dict.fromkeys(h for name in group.split(":") for h in inventory.hosts_in(name.strip())))
+    return [LOCALHOST] if inventory is None else inventory.hosts_for(group)
 
 
 def container_hosts(config: Config, service: ServiceDef, key: str) -> list[str]:
-    """Hosts running container `key` of `service`: an inventory group named after the container (`[mariadb]`,
-    `[nova-api]`: underscores as dashes, as Kolla names them) when the inventory has one with hosts, else the
-    container's role group (`control`, `compute`, ...). So an operator narrows one container to some hosts, e.g.
-    the database on one controller, without touching the service folder."""
+    """Hosts running container `key` of `service` (its own inventory group if it has hosts, else its role group:
+    Inventory.container_hosts)."""
     inventory = config.inventory
-    if inventory is not None:
-        own = inventory.hosts_in(key.replace("_", "-"))
-        if own:
-            return own
-    return hosts_for(config, service.containers[key].group)
+    group = service.containers[key].group
+    return [LOCALHOST] if inventory is None else inventory.container_hosts(key, group)
 
 
 def service_hosts(config: Config, service: ServiceDef) -> list[str]:

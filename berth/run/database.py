@@ -8,13 +8,13 @@ run any number of times (a re-run after a failure, a password change).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Collection
 
 import pymysql
 
 from berth.config.passwords import mask
 from berth.errors import DeployError
+from berth.retry import retried
 
 CONNECT_TIMEOUT = 10  # seconds: the database is healthy before a dependent service's steps run
 # Behind a VIP the database answers a few seconds after it is healthy: Keepalived takes the address and HAProxy's
@@ -48,19 +48,17 @@ def _connect(address: str, port: int, root_password: str, secrets: Collection[st
              patience: float = CONNECT_PATIENCE) -> pymysql.connections.Connection:
     """A root connection; "cannot connect" (2003) and "lost connection" (2013, a proxy with no server up yet)
     are tried again until `patience` runs out, any other error (a wrong password) fails at once."""
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            return pymysql.connect(host=address, port=port, user="root", password=root_password,
-                                   connect_timeout=CONNECT_TIMEOUT, autocommit=True)
-        except pymysql.MySQLError as exc:
-            code = exc.args[0] if exc.args else None
-            if code in (2003, 2013) and time.monotonic() < deadline:
-                time.sleep(1.0)
-                continue
-            raise DeployError(f"cannot reach the database at {address}:{port} as root: {mask(str(exc), secrets)}",
-                              "check that mariadb is healthy (`berth status mariadb`) and that this host reaches "
-                              "its address") from None
+    def transient(exc: Exception) -> bool:
+        return isinstance(exc, pymysql.MySQLError) and bool(exc.args) and exc.args[0] in (2003, 2013)
+
+    try:
+        return retried(lambda: pymysql.connect(host=address, port=port, user="root", password=root_password,
+                                               connect_timeout=CONNECT_TIMEOUT, autocommit=True),
+                       transient, patience)
+    except pymysql.MySQLError as exc:
+        raise DeployError(f"cannot reach the database at {address}:{port} as root: {mask(str(exc), secrets)}",
+                          "check that mariadb is healthy (`berth status mariadb`) and that this host reaches "
+                          "its address") from None
 
 
 def _name(identifier: str) -> str:
