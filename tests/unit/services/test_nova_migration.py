@@ -162,3 +162,11 @@ def test_the_all_in_one_runs_nova_ssh_on_its_own_address(aio: DesiredState) -> N
     sshd = keyvalues(container(aio, "nova_ssh").files["sshd_config"])
     assert sshd["listenaddress"] == "127.0.0.1"
     assert ini(container(aio, "nova_compute").files["nova.conf"])["libvirt"]["live_migration_inbound_addr"] == "127.0.0.1"
+
+
+def test_the_default_all_in_one_names_no_local_migration_address(aio: DesiredState) -> None:
+    """libvirt (Epoxy's 11.3) refuses to start when qemu.conf's migration_host or migration_address is 127.0.0.1
+    (found by scripts/aio.sh on a fresh machine, whose default address that is)."""
+    qemu = flat(container(aio, "nova_libvirt").files["qemu.conf"])
+    assert "migration_host" not in qemu and "migration_address" not in qemu
+    assert qemu["vnc_listen"] == "127.0.0.1"
