@@ -69,3 +69,41 @@ def record_round_trip(dns: Any, address: str, port: int) -> dict[str, float]:
     figures["zone deleted -> dig refuses"] = time.monotonic() - start
     wait_for("the zone gone from the API", 60, lambda: dns.find_zone(ZONE) is None, interval=0.5)
     return figures
+
+
+PORT_ZONE = "berth-ports.test."
+PORT_NAME = "e2e-port"
+PORT_CIDR = "198.51.100.240/28"  # TEST-NET-2, on a network with no host device: only ever an answer
+PORT_VNI = 16000000  # a provider VXLAN network (outside every tenant VNI range): Neutron publishes its ports
+
+
+def port_round_trip(conn: Any, address: str, port: int) -> dict[str, float]:
+    """Neutron's DNS integration: a port with a `dns_name` on a provider network whose `dns_domain` is a
+    Designate zone gets its A record there (BIND answers it with the port's address) and loses it when the port
+    is deleted. Ports of tenant networks and of external networks are not published by Neutron (floating IPs
+    are), hence the provider VXLAN network. Returns the seconds taken."""
+    zone = conn.dns.create_zone(name=PORT_ZONE, email=f"hostmaster@{PORT_ZONE.rstrip('.')}", ttl=60)
+    network = conn.network.create_network(name="berth-dns-ports", dns_domain=PORT_ZONE,
+                                           provider_network_type="vxlan", provider_segmentation_id=PORT_VNI)
+    figures: dict[str, float] = {}
+    name = f"{PORT_NAME}.{PORT_ZONE}"
+    try:
+        conn.network.create_subnet(network_id=network.id, ip_version=4, cidr=PORT_CIDR, enable_dhcp=False)
+        wait_for("zone ACTIVE", 90, lambda: conn.dns.get_zone(zone).status == "ACTIVE", interval=0.5)
+        start = time.monotonic()
+        made = conn.network.create_port(network_id=network.id, dns_name=PORT_NAME)
+        fixed = made.fixed_ips[0]["ip_address"]
+        assert made.dns_assignment and made.dns_assignment[0]["fqdn"] == name
+        wait_for("the port's name answered by BIND", 90,
+                 lambda: dig(address, port, name, "A", "+short") == fixed, interval=0.5)
+        figures["port created -> dig answers its name"] = time.monotonic() - start
+        start = time.monotonic()
+        conn.network.delete_port(made)
+        wait_for("the port's name gone", 90, lambda: rcode(address, port, name) == "NXDOMAIN", interval=0.5)
+        figures["port deleted -> the name is gone"] = time.monotonic() - start
+    finally:
+        for leftover in conn.network.ports(network_id=network.id):
+            conn.network.delete_port(leftover)
+        conn.network.delete_network(network, ignore_missing=True)
+        conn.dns.delete_zone(zone, ignore_missing=True)
+    return figures

@@ -33,3 +33,8 @@ def test_designate_services_are_up_and_bind_looks_nothing_up(cloud: dict[str, An
 def test_a_record_made_through_the_api_is_answered_by_bind(cloud: dict[str, Any], conn: Any) -> None:
     figures = dns.record_round_trip(conn.dns, ADDRESS, cloud["dns_port"])
     print("; ".join(f"{what} took {seconds:.1f}s" for what, seconds in figures.items()))
+
+
+def test_a_port_with_a_dns_name_is_published_in_designate_by_neutron(cloud: dict[str, Any], conn: Any) -> None:
+    figures = dns.port_round_trip(conn, ADDRESS, cloud["dns_port"])
+    print("; ".join(f"{what} took {seconds:.1f}s" for what, seconds in figures.items()))
