@@ -1,0 +1,117 @@
+"""The proofs of Mistral and Zaqar, shared by their own integration deployment (tests/integration/
+test_mistral_zaqar.py) and the all-in-one e2e cloud (tests/e2e/aio/test_workflow_cloud.py), through openstacksdk
+(the stock client) against the real APIs:
+
+- Mistral: a workflow whose one task calls another OpenStack API with `std.http` and the caller's token (Mistral
+  puts it in the execution's context, `$.openstack.auth_token`; Debian has no mistral-extra, so no `nova.*`
+  actions), runs to SUCCESS, and its output, the names the API listed, equals what that API tells openstacksdk;
+- Zaqar: a queue made, two messages posted, both claimed, deleted with the claim, the queue empty, then deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from tests.sandbox import wait_for
+
+# One task: GET <url> with the token of whoever started the execution, then the names in the answer's <key> list.
+WORKFLOW = """\
+version: '2.0'
+{name}:
+  description: berth's proof - list {key} through another OpenStack API with the caller's token
+  input:
+    - url
+    - key
+  output:
+    status: <% $.status %>
+    names: <% $.items.select($.name) %>
+  tasks:
+    list:
+      action: std.http
+      input:
+        url: <% $.url %>
+        method: GET
+        headers:
+          X-Auth-Token: <% $.openstack.auth_token %>
+          Accept: application/json
+      publish:
+        status: <% task().result.status %>
+        items: <% task().result.content.get($.key) %>
+"""
+
+
+def run_listing_workflow(conn: Any, url: str, key: str, timeout: float = 300) -> dict[str, Any]:
+    """Create the workflow, execute it against `url` (a list call whose JSON answer has `key`: a list of objects
+    with a name), wait for SUCCESS (an ERROR fails with Mistral's reason), delete both; returns the figures and the
+    execution's output."""
+    name = f"berth_list_{uuid.uuid4().hex[:8]}"
+    started = time.monotonic()
+    workflow = conn.workflow.create_workflow(definition=WORKFLOW.format(name=name, key=key))
+    try:
+        execution = conn.workflow.create_execution(workflow_name=name, input={"url": url, "key": key})
+        try:
+            def finished() -> Any:
+                found = conn.workflow.get_execution(execution.id)
+                return found if found.status in ("SUCCESS", "ERROR", "CANCELLED") else None
+
+            done = wait_for(f"Mistral execution of {name} finished", timeout, finished)
+            assert done.status == "SUCCESS", f"{done.status}: {done.status_info}"
+            output = done.output if isinstance(done.output, dict) else json.loads(done.output)
+            return {"seconds": time.monotonic() - started, "output": output}
+        finally:
+            conn.workflow.delete_execution(execution.id, ignore_missing=True)
+    finally:
+        conn.workflow.delete_workflow(workflow.name or name, ignore_missing=True)
+
+
+def check_workflow_lists(conn: Any, url: str, key: str, expected: list[str]) -> float:
+    """The workflow's answer is the API's: status 200 and the same names (as a set: order is the API's own)."""
+    result = run_listing_workflow(conn, url, key)
+    output = result["output"]
+    assert output["status"] == 200, output
+    assert sorted(output["names"]) == sorted(expected), (output["names"], expected)
+    return float(result["seconds"])
+
+
+def check_images_listed(conn: Any) -> float:
+    """Mistral lists Glance's images (the deployment's own image uploaded first when there is none)."""
+    names = [image.name for image in conn.image.images()]
+    assert names, "upload an image before: an empty list proves less"
+    return check_workflow_lists(conn, conn.image.get_endpoint().rstrip("/") + "/v2/images", "images", names)
+
+
+def check_servers_listed(conn: Any) -> float:
+    """Mistral lists Nova's servers of the project, compared with openstacksdk's list."""
+    names = [server.name for server in conn.compute.servers()]
+    return check_workflow_lists(conn, conn.compute.get_endpoint().rstrip("/") + "/servers", "servers", names)
+
+
+def check_queue_round_trip(conn: Any) -> dict[str, float]:
+    """Zaqar: queue, two messages posted, claimed (both, with their bodies), deleted with the claim id, the queue then
+    has no message, and is deleted. Returns the seconds of each part."""
+    queue = f"berth-proof-{uuid.uuid4().hex[:8]}"
+    bodies = [{"event": "berth-proof", "n": n} for n in (1, 2)]
+    figures: dict[str, float] = {}
+    started = time.monotonic()
+    conn.message.create_queue(name=queue)
+    try:
+        assert queue in {q.name for q in conn.message.queues()}
+        posted = conn.message.post_message(queue, [{"body": body, "ttl": 300} for body in bodies])
+        assert len(posted) == 2, posted
+        figures["post"] = time.monotonic() - started
+        claim = conn.message.create_claim(queue, ttl=120, grace=60, limit=10)
+        claimed = list(claim.messages or [])
+        assert sorted((m["body"]["n"] for m in claimed)) == [1, 2], claimed
+        figures["claim"] = time.monotonic() - started
+        for message in claimed:
+            message_id = message.get("id") or message["href"].split("?")[0].rsplit("/", 1)[-1]
+            conn.message.delete_message(queue, message_id, claim=claim.id, ignore_missing=False)
+        assert not list(conn.message.messages(queue, include_claimed=True))
+        figures["delete"] = time.monotonic() - started
+    finally:
+        conn.message.delete_queue(queue)
+    assert queue not in {q.name for q in conn.message.queues()}
+    return figures
