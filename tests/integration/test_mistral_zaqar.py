@@ -124,8 +124,11 @@ def test_redis_wants_its_password_and_keeps_it_secret(env: dict[str, Any]) -> No
     assert redis_say(f"AUTH {password}", "PING") == "+OK\r\n+PONG\r\n"
     code, out = in_container(client, "redis", "stat", "-c", "%a %U", "/etc/redis/redis.conf")
     assert (code, out.split()) == (0, ["600", "redis"])
-    code, out = in_container(client, "redis", "sh", "-c", "ss -tlnH | awk '{print $4}'")
-    assert code == 0 and set(out.split()) == {f"{ADDRESS}:6379"}, out  # the deployment's address only
+    # the deployment's address only (host networking: the container sees every socket of the host)
+    bind = f"*2\r\n$4\r\nbind\r\n${len(ADDRESS)}\r\n{ADDRESS}\r\n"
+    assert redis_say(f"AUTH {password}", "CONFIG GET bind") == f"+OK\r\n{bind}"
+    code, out = in_container(client, "redis", "sh", "-c", "ss -tlnH 'sport = :6379' | awk '{print $4}'")
+    assert code == 0 and set(out.split()) == {f"{ADDRESS}:6379"}, out
     code, out = in_container(client, "redis", "ls", "/var/lib/redis")
     assert code == 0 and "appendonlydir" in out.split(), out  # the append-only file on the volume
     for container in client.containers.list(filters={"label": f"berth.deployment={DEPLOYMENT}"}):
