@@ -84,7 +84,8 @@ def check_images_listed(conn: Any) -> float:
     """Mistral lists Glance's images (the deployment's own image uploaded first when there is none)."""
     names = [image.name for image in conn.image.images()]
     assert names, "upload an image before: an empty list proves less"
-    return check_workflow_lists(conn, conn.image.get_endpoint().rstrip("/") + "/v2/images", "images", names)
+    endpoint = conn.image.get_endpoint().rstrip("/").removesuffix("/v2")  # openstacksdk's may be versioned already
+    return check_workflow_lists(conn, endpoint + "/v2/images", "images", names)
 
 
 def check_servers_listed(conn: Any) -> float:
