@@ -110,14 +110,25 @@ def check_queue_round_trip(conn: Any) -> dict[str, float]:
         assert answer.status_code == 201, f"{answer.status_code}: {answer.text}"
         assert len(answer.json()["resources"]) == 2, answer.text
         figures["post"] = time.monotonic() - started
-        claim = conn.message.create_claim(queue, ttl=120, grace=60, limit=10)
-        claimed = list(claim.messages or [])
+        # the claim through the proxy's session too: openstacksdk's Claim fails reading the answer's Location
+        answer = conn.message.post(f"/queues/{queue}/claims?limit=10", json={"ttl": 120, "grace": 60},
+                                   headers={"Client-ID": str(uuid.uuid4())})
+        assert answer.status_code == 201, f"{answer.status_code}: {answer.text}"
+        claimed = answer.json()["messages"]
         assert sorted(m["body"]["n"] for m in claimed) == [1, 2], claimed
+        claim_id = answer.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+        assert all(m["href"].endswith(f"?claim_id={claim_id}") for m in claimed), claimed
         figures["claim"] = time.monotonic() - started
         for message in claimed:
-            message_id = message.get("id") or message["href"].split("?")[0].rsplit("/", 1)[-1]
-            conn.message.delete_message(queue, message_id, claim=claim.id, ignore_missing=False)
-        assert not list(conn.message.messages(queue, include_claimed=True))
+            message_id = message["href"].split("?")[0].rsplit("/", 1)[-1]
+            conn.message.delete_message(queue, message_id, claim=claim_id, ignore_missing=False)
+        # nothing left: the queue's stats count no message, and a new claim gets none (204). (Listing the messages
+        # is left out: Zaqar 20's Redis store passes a None marker that python3-redis 6 refuses: docs/services.md)
+        stats = conn.message.get(f"/queues/{queue}/stats", headers={"Client-ID": str(uuid.uuid4())})
+        assert stats.status_code == 200 and stats.json()["messages"]["total"] == 0, stats.text
+        again = conn.message.post(f"/queues/{queue}/claims", json={"ttl": 60, "grace": 60},
+                                  headers={"Client-ID": str(uuid.uuid4())})
+        assert again.status_code == 204, f"{again.status_code}: {again.text}"
         figures["delete"] = time.monotonic() - started
     finally:
         conn.message.delete_queue(queue)
