@@ -30,7 +30,8 @@ from berth.lifecycle.deploy import snapshot
 from tests.e2e import workflow_checks
 from tests.sandbox import build_images, remove_deployment, sdk_client, write_config
 
-pytestmark = [pytest.mark.integration]
+# extended: the e2e cloud runs the same proofs (tests/e2e/aio/test_mistral_zaqar_cloud.py) within CI's time budget
+pytestmark = [pytest.mark.integration, pytest.mark.extended]
 
 DEPLOYMENT = "bwf"
 ADDRESS = "127.0.0.77"
