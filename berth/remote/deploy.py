@@ -30,7 +30,8 @@ from berth.errors import BerthError
 from berth.lifecycle.hostplans import host_plan, summary
 from berth.plan.codec import DecodeError, from_data
 from berth.plan.hostplan import HostPlan, write
-from berth.remote import rolling, serial, targets
+from berth.remote import rolling, targets
+from berth.remote import serial as across
 from berth.remote.ansible import TAIL, HostResult, run_playbook
 from berth.state.facts import HostFacts
 from berth.state.observe import OBSERVATION_VERSION
@@ -219,7 +220,7 @@ def apply_all(run: Run, plans: Mapping[str, HostPlan], serial: int | None, in_wa
     failed host are skipped. Without waves every host at once (pulling images: nothing depends on the order)."""
     pending = [h for h, p in plans.items() if p.plan.has_changes]
     with tempfile.TemporaryDirectory(prefix="berth-plans-") as folder:
-        if in_waves and not run.reverse:
+        if in_waves and run.operation in across.OPERATIONS:
             plans, pending = _apply_serial(run, plans, pending, Path(folder))
         for host in pending:
             write(plans[host], Path(folder) / f"{host}.json")
@@ -242,7 +243,7 @@ def _apply_serial(run: Run, plans: Mapping[str, HostPlan], pending: list[str], f
     holding a flagged change are skipped (running the command again goes on from there)."""
     order = [h for wave in targets.waves(pending, run.waits) for h in wave]
     current = {h: plans[h] for h in pending}
-    todo = serial.phases(order, current, serial.flags_of(serial.services_of(current)))
+    todo = across.phases(order, current, across.flags_of(across.services_of(current)))
     if not todo:
         return dict(plans), pending
     touched: list[str] = []
@@ -250,11 +251,11 @@ def _apply_serial(run: Run, plans: Mapping[str, HostPlan], pending: list[str], f
     for phase in todo:
         for host in phase.hosts:
             plan = current.get(host)
-            if failed or plan is None or serial.serial_change(plan, phase.key) is None:
+            if failed or plan is None or across.serial_change(plan, phase.key) is None:
                 continue
             run.tell(host, "apply", f"{phase.key}: alone across the hosts (serial_across_hosts)")
             started = time.monotonic()
-            write(serial.only(plan, phase.key), folder / f"{host}.json")
+            write(across.only(plan, phase.key), folder / f"{host}.json")
             result = run_playbook("apply", run.inventory, [host], {**run.extravars(), "berth_plans_dir": str(folder)})
             run.timings[f"serial {phase.key}"] = run.timings.get(f"serial {phase.key}", 0.0) + \
                 time.monotonic() - started
@@ -272,7 +273,7 @@ def _apply_serial(run: Run, plans: Mapping[str, HostPlan], pending: list[str], f
             else:
                 current.pop(host)
     for host in list(current):
-        if failed and any(serial.serial_change(current[host], p.key) for p in todo):
+        if failed and any(across.serial_change(current[host], p.key) for p in todo):
             run.reports[host] = HostReport(host, "skipped", f"not applied: the change one host at a time stopped at "
                                                             f"{failed}", plan=current[host])
             run.tell(host, "done", run.reports[host].message)

@@ -12,7 +12,8 @@ that (a wave applies each host's whole plan, every daemon of the host in turn), 
 2. then the hosts are planned again from what they now run (the flagged containers are done: no-ops) and the
    waves apply the rest as usual (the service's `after` steps, history records, everything else).
 
-A first deploy creates containers: nothing is taken away, so nothing is phased.
+A first deploy creates containers: nothing is taken away, so nothing is phased. Deploy, reconfigure and upgrade
+are phased (`OPERATIONS`); a rollback over many hosts still goes host by host (wave order, `--serial`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from berth.plan.hostplan import HostPlan
 from berth.plan.model import Action, ContainerChange
 from berth.state.model import deployable_services, load_service
 
+OPERATIONS = frozenset({"deploy", "reconfigure", "upgrade"})
 SERIAL_ACTIONS = frozenset({Action.RECREATE, Action.RESTART, Action.SWAP, Action.FINISH})
 Flags = Mapping[str, Sequence[str]]  # service -> its flagged container keys, in the service's container order
 
@@ -76,11 +78,16 @@ def phases(hosts: Sequence[str], plans: Mapping[str, HostPlan], flags: Flags) ->
 
 
 def only(plan: HostPlan, key: str) -> HostPlan:
-    """The host's plan reduced to its change of `key`: every other container a no-op, no step run, no host object
-    but the images to fetch (the executor fetches them before any change)."""
-    changes = tuple(c if c.key == key and c.action in SERIAL_ACTIONS else dataclasses.replace(c, action=Action.NOOP)
-                    for c in plan.plan.changes)
-    steps = tuple(dataclasses.replace(s, run=False) for s in plan.plan.steps)
+    """The host's plan reduced to its change of `key`: every other container a no-op, no host object but the
+    images to fetch (the executor fetches them before any change), and no step but an upgrade's `backup` of the
+    container's service: it opens the service's pending history entry (the restore point, the running containers
+    as the baseline) before the first swap, so the host planned again after its part is an upgrade to finish
+    (the rest of its steps and its history record run with the rest of the plan)."""
+    change = serial_change(plan, key)
+    service = change.service if change else ""
+    changes = tuple(c if c is change else dataclasses.replace(c, action=Action.NOOP) for c in plan.plan.changes)
+    steps = tuple(s if s.run and s.kind == "backup" and s.service == service else dataclasses.replace(s, run=False)
+                  for s in plan.plan.steps)
     objects = tuple(o for o in plan.plan.objects if o.action in ("pull", "build"))
     return dataclasses.replace(plan, plan=dataclasses.replace(plan.plan, changes=changes, steps=steps,
                                                               objects=objects))

@@ -18,7 +18,7 @@ import pytest
 from berth.config.loader import Config, load_config
 from berth.lifecycle import hostops
 from berth.plan.hostplan import HostPlan, read
-from berth.plan.model import Action, Operation
+from berth.plan.model import Action, Operation, StepChange
 from berth.remote import deploy, serial
 from berth.remote.ansible import HostResult
 from berth.state.actual import ActualState
@@ -41,10 +41,15 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
 
 
 def upgraded(plan: HostPlan, services: set[str]) -> HostPlan:
-    """The host's plan with every container of `services` swapped and the others unchanged, a step run after."""
+    """The host's plan with every container of `services` swapped and the others unchanged, their steps run, each
+    service between a history `backup` and `record` as an upgrade plans them."""
     changes = tuple(dataclasses.replace(c, action=Action.SWAP if c.service in services else Action.NOOP)
                     for c in plan.plan.changes)
-    steps = tuple(dataclasses.replace(s, run=s.service in services) for s in plan.plan.steps)
+    ran = {c.service for c in changes if c.action is Action.SWAP}
+    steps = tuple(s for name in sorted(ran) for s in (
+        StepChange(plan.host, name, "backup", "backup", True, "before anything changes", "before"),
+        *(dataclasses.replace(s, run=True) for s in plan.plan.steps if s.service == name),
+        StepChange(plan.host, name, "history", "record", True, "the entry", "after")))
     return dataclasses.replace(plan, plan=dataclasses.replace(plan.plan, changes=changes, steps=steps,
                                                               operation=Operation.UPGRADE))
 
@@ -56,7 +61,7 @@ class Hosts:
     def __init__(self, plans: Mapping[str, HostPlan], fail: tuple[str, str] | None = None) -> None:
         self.plans = dict(plans)
         self.fail = fail
-        self.applied: list[tuple[str, tuple[str, ...], bool]] = []  # host, containers changed, steps run
+        self.applied: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []  # host, containers changed, steps run
         self.done: dict[str, set[str]] = {h: set() for h in plans}
 
     def __call__(self, name: str, inventory: Path, hosts: Sequence[str], extravars: Mapping[str, Any],
@@ -66,7 +71,7 @@ class Hosts:
         for host in hosts:
             plan = read(Path(extravars["berth_plans_dir"]) / f"{host}.json")
             keys = tuple(c.key for c in plan.plan.changes if c.action is not Action.NOOP)
-            self.applied.append((host, keys, any(s.run for s in plan.plan.steps)))
+            self.applied.append((host, keys, tuple(s.id for s in plan.plan.steps if s.run)))
             ok = not (self.fail and self.fail[0] == host and self.fail[1] in keys)
             if ok:
                 self.done[host] |= set(keys)
@@ -104,14 +109,19 @@ def test_ceph_flags_its_three_daemons_in_the_order_ceph_asks_for() -> None:
 def test_every_monitor_then_every_manager_then_every_osd_one_host_at_a_time(config: Config,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     run, hosts = _run(config, monkeypatch, {"ceph", "memcached"})
-    singles = [(h, keys) for h, keys, _steps in hosts.applied if len(keys) == 1 and keys[0] in DAEMONS]
-    assert singles == [(h, (d,)) for d in DAEMONS for h in HOSTS]  # wave order: control01 founded the cluster
-    assert all(not steps for _h, keys, steps in hosts.applied[:9])  # the parts run no step
-    # then the rest, planned again: memcached and the steps (pools-and-keys once, on the first storage host);
-    # the other hosts have nothing left
-    assert [(h, keys, steps) for h, keys, steps in hosts.applied[9:]] == [("control01", ("memcached",), True)]
+    parts = [(h, keys) for h, keys, _steps in hosts.applied[:9]]
+    assert parts == [(h, (d,)) for d in DAEMONS for h in HOSTS]  # wave order: control01 founded the cluster
+    # no step runs in a part but the service's backup: the first one on a host opens the upgrade's history entry,
+    # the later ones (planned again) find it pending and go on with it
+    assert [steps for _h, _k, steps in hosts.applied[:9]] == [("ceph/backup",)] * 9
+    # then the rest, planned again: memcached, and the steps of the upgrade to finish on each host (pools-and-keys
+    # once, on the first storage host; every host's history record)
+    rest = {h: (keys, steps) for h, keys, steps in hosts.applied[9:]}
+    assert list(rest) == HOSTS and rest["control01"][0] == ("memcached",)
+    assert {h: "ceph/history" in steps for h, (_k, steps) in rest.items()} == dict.fromkeys(HOSTS, True)
+    assert "ceph/pools-and-keys" in rest["control01"][1]
+    assert not {k for keys, _s in rest.values() for k in keys} & set(DAEMONS)
     assert {r.status for r in run.reports.values()} == {"applied"}
-    assert run.reports["compute02"].message == "applied one container at a time"
 
 
 def test_a_monitor_that_fails_stops_every_later_daemon_everywhere(config: Config,
@@ -131,7 +141,7 @@ def test_a_first_deploy_creates_and_phases_nothing(config: Config) -> None:
         (d, tuple(HOSTS)) for d in DAEMONS]
 
 
-def test_a_part_holds_one_change_no_step_and_only_the_images_to_fetch(config: Config) -> None:
+def test_a_part_holds_one_change_its_services_backup_and_only_the_images_to_fetch(config: Config) -> None:
     from berth.plan.model import ObjectChange
 
     plan = upgraded(hostops.deploy(config, "compute01", HostFacts(ActualState("unit"))), {"ceph", "nova"})
@@ -139,4 +149,5 @@ def test_a_part_holds_one_change_no_step_and_only_the_images_to_fetch(config: Co
     plan = dataclasses.replace(plan, plan=dataclasses.replace(plan.plan, objects=objects))
     part = serial.only(plan, "ceph_mgr")
     assert [(c.key, c.action) for c in part.plan.changes if c.action.changes] == [("ceph_mgr", Action.SWAP)]
-    assert not any(s.run for s in part.plan.steps) and [o.action for o in part.plan.objects] == ["pull"]
+    assert [s.id for s in part.plan.steps if s.run] == ["ceph/backup"]  # the history entry of the upgrade, only
+    assert [o.action for o in part.plan.objects] == ["pull"]
