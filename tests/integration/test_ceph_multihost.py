@@ -164,8 +164,7 @@ def test_an_upgrade_goes_daemon_by_daemon_across_hosts_and_never_loses_the_quoru
     # the same image under another tag: every daemon is swapped
     subprocess.run(["docker", "tag", f"{lab.registry}/berth/ceph:{TAG}", f"{lab.registry}/berth/ceph:{UPGRADE_TAG}"],
                    check=True)
-    subprocess.run(["docker", "push", "-q", f"{lab.registry}/berth/ceph:{UPGRADE_TAG}"], check=True,
-                   capture_output=True, timeout=600)
+    registry.push(connect(), f"{lab.registry}/berth/ceph:{UPGRADE_TAG}")  # through loopback, as `berth push`
     seen: list[tuple[float, int]] = []  # (time, monitors in the quorum) of every answer
     unanswered: list[float] = []
     stop = threading.Event()
