@@ -34,7 +34,9 @@ from tests.labs import docker_on, running_on
 from tests.sandbox import BERTH, TAG
 
 pytest.importorskip("ansible_runner")
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
+# extended: the module takes ~4.5 min with the upgrade left out (lab, push, a deploy over 3 hosts), more than CI's
+# budget has left (measured figures: docs/storage.md, "Ceph on three lab hosts")
+pytestmark = [pytest.mark.integration, pytest.mark.extended, pytest.mark.timeout(1800)]
 
 NAME = "e2es"
 CIDR = "203.0.113.192/26"
@@ -155,7 +157,6 @@ def started_at(host: LabHost, daemon: str) -> str:
     return docker_on(host, "inspect", "--format", "{{.State.StartedAt}}", f"{NAME}-{daemon}").strip()
 
 
-@pytest.mark.extended
 def test_an_upgrade_goes_daemon_by_daemon_across_hosts_and_never_loses_the_quorum(env: dict[str, Any]) -> None:
     """Every monitor, one host at a time, then every manager, then every OSD; a poller asks the cluster for its
     quorum all along (through whichever monitor answers): never fewer than two monitors of three in it."""
