@@ -190,7 +190,8 @@ def test_an_upgrade_goes_daemon_by_daemon_across_hosts_and_never_loses_the_quoru
         poller.join(60)
     assert code == 0, json.dumps(data.get("hosts"), indent=1)[-4000:] + stderr[-3000:]
     print(f"ceph upgrade over 3 hosts, one daemon at a time: {elapsed:.1f}s; timings {data['timings']}; "
-          f"{len(seen)} quorum answers, {len(unanswered)} polls unanswered")
+          f"{len(seen)} quorum answers (fewest monitors in one: {min((n for _t, n in seen), default=0)}), "
+          f"{len(unanswered)} polls unanswered")
     starts = {(h.name, d): started_at(h, d) for h in hosts for d in DAEMONS}
     for host in hosts:
         for daemon in DAEMONS:
@@ -203,3 +204,7 @@ def test_an_upgrade_goes_daemon_by_daemon_across_hosts_and_never_loses_the_quoru
     assert sorted(ceph(hosts[0], "quorum_status")["quorum_names"]) == sorted(h.name for h in hosts)
     osds = ceph(hosts[1], "status")["osdmap"]
     assert osds["num_up_osds"] == osds["num_osds"] == 3
+    # each host recorded the upgrade (its history entry pins the tag): a deploy keeps every daemon where it is
+    code, data, elapsed, stderr = berth_json(env, "deploy", "--yes")
+    assert code == 0 and {h["host"]: h["status"] for h in data["hosts"]} == dict.fromkeys(
+        (h.name for h in hosts), "unchanged"), json.dumps(data.get("hosts"), indent=1)[-3000:] + stderr[-2000:]
