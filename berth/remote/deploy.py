@@ -31,6 +31,7 @@ from berth.lifecycle.hostplans import host_plan, summary
 from berth.plan.codec import DecodeError, from_data
 from berth.plan.hostplan import HostPlan, write
 from berth.remote import rolling, targets
+from berth.remote import serial as across
 from berth.remote.ansible import TAIL, HostResult, run_playbook
 from berth.state.facts import HostFacts
 from berth.state.observe import OBSERVATION_VERSION
@@ -79,6 +80,8 @@ class Run:
     planner: Planner | None = None
     facts: bool = False  # observe history, pins, image ids, networks, host objects too (`berth observe --facts`)
     reverse: bool = False  # hosts in reverse wave order (stop, destroy: dependents first)
+    # a host observed and planned again (after a serial phase changed it); None: observe through Ansible and plan
+    replan: Callable[[str], HostReport] | None = None
     reports: dict[str, HostReport] = field(default_factory=dict)
     waits: dict[str, set[str]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -113,9 +116,13 @@ def plan_all(run: Run, hosts: Sequence[str]) -> dict[str, HostPlan]:
     run.waits = targets.waits_for(run.config, targets.services_by_host(run.config, run.services))
     for host in hosts:
         run.tell(host, "observe", "observing")
+    return _observe_and_plan(run, hosts)
+
+
+def _observe_and_plan(run: Run, hosts: Sequence[str]) -> dict[str, HostPlan]:
     started = time.monotonic()
     results = run_playbook("observe", run.inventory, hosts, run.extravars())
-    run.timings["observe"] = time.monotonic() - started
+    run.timings["observe"] = run.timings.get("observe", 0.0) + time.monotonic() - started
     started = time.monotonic()
     plans = {}
     for host in hosts:
@@ -125,8 +132,17 @@ def plan_all(run: Run, hosts: Sequence[str]) -> dict[str, HostPlan]:
         if report.plan is not None and report.ok:
             plans[host] = report.plan
         run.tell(host, "plan" if report.ok else "done", report.message)
-    run.timings["plan"] = time.monotonic() - started
+    run.timings["plan"] = run.timings.get("plan", 0.0) + time.monotonic() - started
     return plans
+
+
+def _replan(run: Run, host: str) -> HostReport:
+    """The host observed and planned again (its report replaced)."""
+    if run.replan is not None:
+        run.reports[host] = run.replan(host)
+    else:
+        _observe_and_plan(run, [host])
+    return run.reports[host]
 
 
 def _planned(run: Run, host: str, facts: HostFacts) -> HostReport:
@@ -204,6 +220,8 @@ def apply_all(run: Run, plans: Mapping[str, HostPlan], serial: int | None, in_wa
     failed host are skipped. Without waves every host at once (pulling images: nothing depends on the order)."""
     pending = [h for h, p in plans.items() if p.plan.has_changes]
     with tempfile.TemporaryDirectory(prefix="berth-plans-") as folder:
+        if in_waves and run.operation in across.OPERATIONS:
+            plans, pending = _apply_serial(run, plans, pending, Path(folder))
         for host in pending:
             write(plans[host], Path(folder) / f"{host}.json")
         waves = targets.waves(pending, run.waits) if in_waves else [pending]
@@ -216,6 +234,57 @@ def apply_all(run: Run, plans: Mapping[str, HostPlan], serial: int | None, in_wa
                 _set_balancers(run, batch, "drain", servers)
                 _apply_batch(run, batch, number, Path(folder))
                 _set_balancers(run, batch, "ready", servers)
+
+
+def _apply_serial(run: Run, plans: Mapping[str, HostPlan], pending: list[str], folder: Path
+                  ) -> tuple[dict[str, HostPlan], list[str]]:
+    """The flagged containers one host at a time across the hosts (berth.remote.serial), before the waves; then
+    the hosts that took part planned again for the rest. A failed part stops every later one: the hosts still
+    holding a flagged change are skipped (running the command again goes on from there)."""
+    order = [h for wave in targets.waves(pending, run.waits) for h in wave]
+    current = {h: plans[h] for h in pending}
+    todo = across.phases(order, current, across.flags_of(across.services_of(current)))
+    if not todo:
+        return dict(plans), pending
+    touched: list[str] = []
+    failed: str | None = None
+    for phase in todo:
+        for host in phase.hosts:
+            plan = current.get(host)
+            if failed or plan is None or across.serial_change(plan, phase.key) is None:
+                continue
+            run.tell(host, "apply", f"{phase.key}: alone across the hosts (serial_across_hosts)")
+            started = time.monotonic()
+            write(across.only(plan, phase.key), folder / f"{host}.json")
+            result = run_playbook("apply", run.inventory, [host], {**run.extravars(), "berth_plans_dir": str(folder)})
+            run.timings[f"serial {phase.key}"] = run.timings.get(f"serial {phase.key}", 0.0) + \
+                time.monotonic() - started
+            report = applied(result[host], plan, run.operation)
+            if not report.ok:
+                run.reports[host] = report
+                run.tell(host, "done", report.message)
+                failed = f"{phase.key} on {host}"
+                current.pop(host)
+                continue
+            touched.append(host)
+            again = _replan(run, host)
+            if again.ok and again.plan is not None:
+                current[host] = again.plan
+            else:
+                current.pop(host)
+    for host in list(current):
+        if failed and any(across.serial_change(current[host], p.key) for p in todo):
+            run.reports[host] = HostReport(host, "skipped", f"not applied: the change one host at a time stopped at "
+                                                            f"{failed}", plan=current[host])
+            run.tell(host, "done", run.reports[host].message)
+            current.pop(host)
+    for host in dict.fromkeys(touched):
+        if host in current and not current[host].plan.has_changes:
+            status = "deployed" if run.operation == "deploy" else "applied"
+            run.reports[host] = HostReport(host, status, "applied one container at a time", plan=current[host])
+            current.pop(host)
+    merged = {**plans, **current}
+    return merged, [h for h in pending if h in current]
 
 
 def _set_balancers(run: Run, batch: list[str], state: str, servers: list[str]) -> None:

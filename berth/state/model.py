@@ -107,6 +107,11 @@ class ContainerDef(_Strict):
     # start time). `overlap`: start new while the old one still serves (the process must bind with SO_REUSEPORT,
     # e.g. uwsgi `reuse-port`), wait for `healthcheck.ready_log`, then stop the old one: no gap.
     swap: Literal["stop-first", "overlap"] = "stop-first"
+    # Over many hosts, a change that takes this container away (recreate, restart, swap) is applied one host at a
+    # time across every host, each healthy before the next, and every flagged container of the run in service
+    # order before the rest of the hosts' plans: Ceph's monitors of every host, then its managers, then its OSDs
+    # (berth.remote.serial). Not for containers whose service needs another service changed in the same run.
+    serial_across_hosts: bool = False
 
 
 class Step(_Strict):
