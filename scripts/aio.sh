@@ -22,20 +22,7 @@ fi
 step genpwd
 step config validate
 # The images of the enabled services only (and their parents): none that no container runs.
-mapfile -t SERVICES < <(python - "$CONFIG_DIR" <<'PY'
-import sys
-from pathlib import Path
-
-from berth.config.globals import is_enabled
-from berth.config.loader import load_config
-from berth.services.registry import service_meta, service_names
-
-config = load_config(Path(sys.argv[1]))
-# Folders without a service.yml (haproxy, registry, toolbox) only hold images no deploy runs.
-print("\n".join(n for n in service_names() if service_meta(n) and is_enabled(config.globals, n)))
-PY
-)
-step build "${SERVICES[@]}"
+step build enabled
 step prechecks
 step deploy --yes --skip-prechecks
 step post-deploy

@@ -195,15 +195,16 @@ def remove_lab(engine: Any, lab: Lab) -> None:
 
 
 def push_images(env: Cloud, engine: Any) -> None:
-    """Every image, tagged for the lab registry (cached builds: only tags), pushed once; each host pulls."""
-    assert main(["--quiet", "--config-dir", str(env.config), "build", "--logs-dir", str(env.root / "logs"), "all",
+    """The enabled services' images, tagged for the lab registry (cached builds: only tags), pushed once; each
+    host pulls."""
+    assert main(["--quiet", "--config-dir", str(env.config), "build", "--logs-dir", str(env.root / "logs"), "enabled",
                  "registry"]) == 0
     registry.start(engine, f"{env.lab.registry}/berth/registry:{RELEASE}", PORT, REGISTRY, volume=REGISTRY,
                    extra_address=str(env.lab.machine_address))
     registry.wait_ready(PORT)
     pushed = time.monotonic()
-    assert main(["--quiet", "--config-dir", str(env.config), "push"]) == 0
-    print(f"push every image to the lab registry: {time.monotonic() - pushed:.1f}s")
+    assert main(["--quiet", "--config-dir", str(env.config), "push", "enabled"]) == 0
+    print(f"push the enabled services' images to the lab registry: {time.monotonic() - pushed:.1f}s")
 
 
 def forget_test_resources(env: Cloud) -> None:

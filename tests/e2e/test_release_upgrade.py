@@ -40,7 +40,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudEnv]:
     env.write_globals({"openstack_release": "zed"})
     try:
         env.berth("genpwd")
-        env.berth("build")
+        env.berth("build", "enabled")
         env.berth("deploy", "--yes")
         env.berth("post-deploy")
         env.berth("init-runonce", "--boot-test-server", timeout=900)

@@ -48,7 +48,20 @@ def make_plan(app: AppContext, names: tuple[str, ...], force: bool,
 
     globals_ = image_globals(app)
     client = connect()
-    return client, plan_build(client, globals_, names, override=load_override(app, override), force=force)
+    return client, plan_build(client, globals_, with_enabled(globals_, names), override=load_override(app, override),
+                              force=force)
+
+
+def with_enabled(globals_: GlobalsBase, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The word `enabled` stands for the services globals.yml enables (those that run containers): what a deploy
+    of this configuration runs, and no image it never starts."""
+    from berth.config.globals import is_enabled
+    from berth.services.registry import service_meta, service_names
+
+    if "enabled" not in names:
+        return names
+    enabled = [n for n in service_names() if service_meta(n).get("containers") and is_enabled(globals_, n)]
+    return tuple(dict.fromkeys(word for name in names for word in (enabled if name == "enabled" else [name])))
 
 
 def print_tree(app: AppContext, plan: BuildPlan) -> None:
@@ -126,7 +139,8 @@ def push_images(app: AppContext, client: Engine, plan: BuildPlan, result: RunRes
 @pass_app
 def build(app: AppContext, names: tuple[str, ...], list_only: bool, threads: int, force: bool,
           push_after: bool, logs_dir: Path, template_override: Path | None) -> None:
-    """Build images NAMES (image, service or profile: infra, core, all; default all) and their parents."""
+    """Build images NAMES (image, service, `enabled` (the services globals.yml enables) or profile: infra, core,
+    all; default all) and their parents."""
     client, plan = make_plan(app, names, force, template_override)
     if list_only:
         print_tree(app, plan)
