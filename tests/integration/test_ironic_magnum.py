@@ -28,7 +28,9 @@ from berth.lifecycle.deploy import snapshot
 from tests.e2e import baremetal_checks as checks
 from tests.sandbox import build_images, remove_deployment, sdk_client, write_config
 
-pytestmark = [pytest.mark.integration]
+# extended: the shared e2e cloud runs the same checks (tests/e2e/aio/test_baremetal_cloud.py, with Nova and
+# Neutron too) within CI's time budget; this module adds the no-Nova/Neutron deployment, logs and a no-op re-deploy
+pytestmark = [pytest.mark.integration, pytest.mark.extended]
 
 DEPLOYMENT = "bbm"
 ADDRESS = "127.0.0.78"
