@@ -7,6 +7,7 @@ Ceilometer, Aodh), so their checks need no deployment of their own (CI's time bu
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,6 +40,13 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                        "enable_designate": True, "designate_dns_port": dns_port})
     info: dict[str, Any] = {"env": env, "work": work, "dns_port": dns_port}
     try:
+        # the address on lo from the start (neutron_host_setup adds it, but may come after Designate): BIND's
+        # control channel accepts rndc from the host's own address only, and a connection to 127.0.0.51 leaves
+        # from 127.0.0.1 unless 127.0.0.51 is on lo (seen: designate_bind9 unhealthy, "rejected command channel
+        # message from 127.0.0.1"); the teardown removes it
+        if not subprocess.run(["ip", "-4", "-o", "addr", "show", "to", f"{ADDRESS}/32"], capture_output=True,
+                              text=True, check=False).stdout.strip():
+            subprocess.run(["ip", "addr", "add", f"{ADDRESS}/32", "dev", "lo"], check=True)
         rc, seconds, out = env.aio(work / "aio.log")
         assert rc == 0, f"scripts/aio.sh failed (exit {rc}):\n{out[-6000:]}"
         info.update(seconds=seconds, output=out)
