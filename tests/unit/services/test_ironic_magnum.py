@@ -217,7 +217,7 @@ def test_magnum_without_glance_is_a_configuration_error(tmp_path: Path) -> None:
 
 def test_each_gets_its_own_fixed_user_in_its_base_image() -> None:
     recipes = discover()
-    assert users_for(recipes["ironic-base"]) == {"ironic": 437}
-    assert users_for(recipes["magnum-base"]) == {"magnum": 438}
+    assert users_for(recipes["ironic-base"]) == {"ironic": 440}
+    assert users_for(recipes["magnum-base"]) == {"magnum": 441}
     assert users_for(recipes["ironic-api"]) == {} and users_for(recipes["magnum-conductor"]) == {}
     assert not {"ironic", "magnum"} & set(users_for(recipes["openstack-base"]))
