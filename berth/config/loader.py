@@ -149,7 +149,9 @@ def gather(config_dir: Path, inventory_path: Path | None = None,
     if problems or globals_ is None:
         return None, problems, warnings
     globals_, running, explicit = with_running_release(globals_)
-    problems += unsupported_services(globals_.openstack_release, enabled_names(globals_))
+    problems += unsupported_services(globals_.openstack_release, enabled_names(globals_),
+                                     load_mapping(config_dir / GLOBALS_FILE).where,
+                                     _release_source(config_dir, running, explicit))
     problems += missing_requirements(enabled_names(globals_))
     problems += option_requirements(globals_, enabled_names(globals_))
     problems += _tls(config_dir, globals_, passwords)
@@ -242,6 +244,14 @@ def option_requirements(globals_: GlobalsBase, enabled: list[str]) -> list[str]:
                     problems.append(f"globals.yml: {option.name}: {value} requires {needed}; set "
                                     f"{enable_key(needed)}: true or {option.name}: {default}")
     return problems
+
+
+def _release_source(config_dir: Path, running: str | None, explicit: bool) -> str:
+    """Where the release a deployment gets comes from, for messages: globals.yml's line, the running cloud, or
+    the default."""
+    if explicit:
+        return f" (openstack_release at {load_mapping(config_dir / GLOBALS_FILE).where('openstack_release')})"
+    return " (the release this deployment runs)" if running else " (the default release)"
 
 
 def with_running_release(globals_: GlobalsBase) -> tuple[GlobalsBase, str | None, bool]:

@@ -9,6 +9,7 @@ a release other than the one running is refused by deploy (see `release_mismatch
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -84,16 +85,23 @@ def release_mismatch(configured: str, running: str | None, explicit: bool) -> st
             + f", or set openstack_release: {running} in globals.yml")
 
 
-def unsupported_services(release: str, enabled: list[str]) -> list[str]:
-    """One problem per enabled service whose folder does not deploy `release`, naming the releases it does."""
+def unsupported_services(release: str, enabled: list[str], where: Callable[[str], str] | None = None,
+                         source: str = "") -> list[str]:
+    """One problem per enabled service whose folder does not deploy `release`: located at its switch (`where` gives
+    a globals.yml key's `file:line`), saying where the release comes from (`source`, e.g. " (the default
+    release)") and both fixes: the switch off, or a release the folder deploys."""
     from berth.services.registry import enable_key
     from berth.state.model import load_service
 
+    locate = where or (lambda key: "globals.yml")
     problems = []
     for name in enabled:
         service = load_service(name)
         if release not in service.releases:
-            problems.append(f"globals.yml: {enable_key(name)}: {name} is not available for OpenStack {release} "
-                            f"(its folder deploys {', '.join(service.releases)}); disable it or choose one of "
-                            "those releases")
+            key = enable_key(name)
+            choices = " or ".join(f"`openstack_release: {r}`" for r in service.releases)
+            problems.append(f"{locate(key)}: {key}: {name} is not available for OpenStack {release}{source}: its "
+                            f"folder deploys {', '.join(service.releases)} only; set `{key}: false`, or set {choices} "
+                            "for a new deployment (a running cloud changes release only through `berth upgrade` "
+                            "or `berth rollback`)")
     return problems

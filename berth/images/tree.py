@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from berth.errors import BuildError, NotFoundError
-from berth.images.recipes import PROFILES, Recipe
+from berth.images.recipes import PROFILES, Recipe, discover
 from berth.images.render import Renderer
 
 FROM_RE = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(?P<ref>\S+)(?:\s+AS\s+(?P<stage>\S+))?\s*$", re.IGNORECASE | re.MULTILINE)
@@ -164,6 +164,7 @@ def _expand(nodes: Mapping[str, ImageNode], word: str) -> list[str]:
     by_service = [n for n, node in nodes.items() if node.recipe.service == word]
     if by_service:
         return by_service
+    _refuse_other_release(word)
     vocabulary = sorted(set(nodes) | {n.recipe.service for n in nodes.values() if n.recipe.service} | set(PROFILES))
     close = difflib.get_close_matches(word, vocabulary, n=5, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}?" if close else "`berth build --list` shows every image"
@@ -186,3 +187,14 @@ def topo_order(nodes: Mapping[str, ImageNode], names: Iterable[str]) -> list[str
     for name in sorted(wanted):
         visit(name)
     return out
+
+
+def _refuse_other_release(word: str) -> None:
+    """An image or service whose recipes exist for other releases only (Murano: Zed) is named as such, not as an
+    unknown word."""
+    recipes = [r for r in discover().values() if word in (r.name, r.service) and r.releases is not None]
+    if recipes:
+        releases = sorted({release for r in recipes for release in r.releases or ()})
+        raise NotFoundError(f"{word!r} has no image for this release: its images are built for OpenStack "
+                            f"{', '.join(releases)} only",
+                            f"build it with a configuration whose openstack_release is {' or '.join(releases)}")

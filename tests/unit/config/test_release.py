@@ -56,8 +56,19 @@ def test_deploying_another_release_over_a_running_cloud_names_the_command() -> N
     assert down is not None and "`berth rollback --release zed --restore-database`" in down
 
 
-def test_every_service_folder_deploys_both_releases() -> None:
+def test_every_service_folder_deploys_both_releases_but_murano() -> None:
+    """Murano was retired upstream in 2024: Debian carries it up to bookworm (Zed) only."""
     from berth.state.model import deployable_services
 
-    assert unsupported_services("epoxy", deployable_services()) == []
-    assert unsupported_services("zed", deployable_services()) == []
+    services = deployable_services()
+    assert [p.split(":")[1].strip() for p in unsupported_services("epoxy", services)] == ["enable_murano"]
+    assert unsupported_services("zed", services) == []
+
+
+def test_a_service_the_release_lacks_is_refused_at_its_switch_with_both_fixes() -> None:
+    lines = {"enable_murano": 7}
+    [problem] = unsupported_services("epoxy", ["keystone", "murano"], lambda key: f"etc/globals.yml:{lines[key]}",
+                                     " (the default release)")
+    assert problem.startswith("etc/globals.yml:7: enable_murano: murano is not available for OpenStack epoxy "
+                              "(the default release): its folder deploys zed only")
+    assert "set `enable_murano: false`, or set `openstack_release: zed` for a new deployment" in problem

@@ -74,6 +74,16 @@ def test_unknown_name_lists_close_names(family: list[Recipe]) -> None:
     assert "nova-api" in (info.value.hint or "")
 
 
+def test_a_service_whose_images_are_for_another_release_says_so(family: list[Recipe]) -> None:
+    """Murano's recipes are for Zed only: on another release the word is known, not a typo."""
+    for word in ("murano", "murano-api"):
+        with pytest.raises(NotFoundError) as info:
+            select(tree(family), [word])
+        assert info.value.message == (f"{word!r} has no image for this release: its images are built for "
+                                      "OpenStack zed only")
+        assert "openstack_release is zed" in (info.value.hint or "")
+
+
 def test_copy_sources_skip_flags_destinations_and_other_stages() -> None:
     text = ('COPY --chown=a:b one two /dest/\nADD ["three", "/x"]\nCOPY --from=build /a /b\n'
             "COPY four \\\n     /y\n")

@@ -45,6 +45,28 @@ def test_with_release_changes_tag_and_suite_and_remembers_the_release_left(confi
     assert release_change.settled(zed).upgrading_from is None
 
 
+def test_an_upgrade_to_a_release_that_lacks_an_enabled_service_is_refused(tmp_path: Path) -> None:
+    """Murano runs on Zed only: a Zed cloud with it enabled is not upgraded to Epoxy (it would lose Murano's
+    containers on the way); the refusal names the switch's line and the way out."""
+    from berth.cli.main import main
+    from berth.config.release import record_release
+    from berth.errors import ConfigError
+
+    (tmp_path / "globals.yml").write_text(f"deployment_name: unit\napi_address: 127.0.0.1\n"
+                                          f"state_dir: {tmp_path}/state\nenable_murano: true\n")
+    assert main(["--quiet", "--config-dir", str(tmp_path), "genpwd"]) == 0
+    record_release(tmp_path / "state" / "unit", "zed")  # the cloud runs Zed: globals.yml says no release
+    zed = load_config(tmp_path)
+    assert zed.globals.openstack_release == "zed"
+    with pytest.raises(ConfigError) as info:
+        release_change.check_upgrade(zed, "epoxy")
+    assert "OpenStack epoxy lacks 1 enabled service(s): nothing was changed" in info.value.message
+    assert "disable them" in str(info.value.hint)
+    [problem] = info.value.details
+    assert problem.startswith(f"{tmp_path}/globals.yml:4: enable_murano: murano is not available for OpenStack "
+                              "epoxy")
+
+
 def entry(id: int, service: str, kind: str, note: str = "") -> Entry:
     return Entry(id=id, time=float(id), service=service, kind=kind, note=note)
 
