@@ -1,9 +1,10 @@
-"""The all-in-one cloud that the modules of this package (test_cloud.py, test_storage_cloud.py, test_dns_cloud.py,
-test_telemetry_cloud.py) share: one deployment (`berthe2e` on 127.0.0.51) made once by the README's main command, `scripts/aio.sh`, and
-removed after the package's last test (package scope: the many-host e2e modules then run without it), also when a
-test fails. Its globals add to the defaults the storage services — Ceph, Cinder,
-Glance on RBD and Nova's disks on RBD (every server of the package boots from Ceph) — Designate with BIND, and Telemetry (Gnocchi,
-Ceilometer, Aodh), so their checks need no deployment of their own (CI's time budget)."""
+"""The all-in-one cloud that every module of this package shares: one deployment (`berthe2e` on 127.0.0.51) made
+once by the README's main command, `scripts/aio.sh`, and removed after the package's last test (package scope:
+the many-host e2e modules then run without it), also when a test fails. Its globals add to the defaults the
+storage services — Ceph, Cinder, Glance on RBD and Nova's disks on RBD (every server of the package boots from
+Ceph) — Designate with BIND, Telemetry (Gnocchi, Ceilometer, Aodh), Ironic, Magnum, Mistral, Zaqar and Redis, so
+their checks need no deployment of their own (CI's time budget). test_then_no_secret_leaked.py runs last (module
+names are in alphabetical order)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ TELEMETRY_GLOBALS: dict[str, Any] = {"enable_gnocchi": True, "enable_ceilometer"
                                      "ceilometer_polling_interval": 30, "ceilometer_archive_policy": "ceilometer-high",
                                      "gnocchi_metric_processing_delay": 10, "aodh_evaluation_interval": 15}
 
+# test_baremetal_cloud.py and test_mistral_zaqar_cloud.py (their own deployments' deeper checks: extended)
+SERVICES_GLOBALS: dict[str, Any] = {"enable_ironic": True, "enable_magnum": True, "enable_mistral": True,
+                                    "enable_zaqar": True, "enable_redis": True}
+
 
 @pytest.fixture(scope="package")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
@@ -36,7 +41,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     env = CloudEnv("berthe2e", ADDRESS, "berthe2e-ext0", "8001:8100", 4451, 25751, work / "config")
     env.remove_containers()  # what an interrupted earlier run left behind
     dns_port = 53 if dns.free(ADDRESS, 53) else 10053
-    env.write_globals({**STORAGE_GLOBALS, **TELEMETRY_GLOBALS, "ceph_data_dir": str(work / "ceph-data"),
+    env.write_globals({**STORAGE_GLOBALS, **TELEMETRY_GLOBALS, **SERVICES_GLOBALS, "ceph_data_dir": str(work / "ceph-data"),
                        "enable_designate": True, "designate_dns_port": dns_port})
     info: dict[str, Any] = {"env": env, "work": work, "dns_port": dns_port}
     try:
