@@ -54,7 +54,7 @@ def test_with_designate_ports_are_published_there_as_the_neutron_user(states: di
 def test_without_the_integration_nothing_of_it_is_set(states: dict[str, DesiredState], case: str) -> None:
     conf = _ini(states[case], "neutron.conf")
     assert "external_dns_driver" not in conf["DEFAULT"] and not conf.has_section("designate")
-    assert conf["DEFAULT"]["dns_domain"] == "openstacklocal."
+    assert conf["DEFAULT"]["dns_domain"] == "openstack.internal."  # not Neutron's own, which ignores dns_name
     assert _ini(states[case], "ml2_conf.ini")["ml2"]["extension_drivers"] == "port_security"
 
 

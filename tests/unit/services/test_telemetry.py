@@ -88,7 +88,8 @@ def test_all_in_one_runs_every_service_in_its_own_container(release: str, aio: D
     for key in (*GNOCCHI, *CEILOMETER, *AODH):
         item = container(state, key)
         assert item.image == f"berth/{key.replace('_', '-')}:{release}"
-        assert json.loads(item.files["config.json"])["user"] == key.split("_")[0]  # no root, no privileges
+        user = "nova" if key == "ceilometer_compute" else key.split("_")[0]  # a user nova_libvirt's libvirt knows
+        assert json.loads(item.files["config.json"])["user"] == user  # no root, no privileges
         assert not item.spec["privileged"] and not item.spec["cap_add"]
     units = {u.name: set(u.depends_on) for u in state.services}
     assert units["gnocchi"] == {"mariadb", "memcached", "keystone"}
