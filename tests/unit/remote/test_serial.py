@@ -24,7 +24,7 @@ from berth.remote.ansible import HostResult
 from berth.state.actual import ActualState
 from berth.state.facts import HostFacts
 from berth.state.model import load_service
-from tests.unit.services.storage_config import config_dir
+from tests.unit.services.rendering import config_dir
 from tests.unit.threehosts import INVENTORY
 
 HOSTS = ["control01", "compute01", "compute02"]

@@ -23,7 +23,7 @@ from berth.lifecycle.status import Row, status_notes
 from berth.state.actual import ActualContainer, ActualState
 from berth.state.desired import DesiredContainer, DesiredState
 from berth.state.facts import HostFacts
-from tests.unit.services import storage_config
+from tests.unit.services import rendering
 
 GIB = 1024 ** 3
 STORAGE = {"storage01": "198.51.100.31", "storage02": "198.51.100.32", "storage03": "198.51.100.33"}
@@ -45,7 +45,7 @@ control01
 
 
 def config_dir(root: Path, extra: str = "enable_ceph: true\n", inventory: bool = False) -> Path:
-    return storage_config.config_dir(root, extra, INVENTORY if inventory else "")
+    return rendering.config_dir(root, extra, INVENTORY if inventory else "")
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from berth.plan.planner import make_plan
 from berth.run import actions
 from berth.run.executor import HostContext
 from berth.state.observe import observe
-from tests.unit.services.storage_config import config_dir
+from tests.unit.services.rendering import config_dir
 
 DAEMONS = ["ceph_mon", "ceph_mgr", "ceph_osd"]
 

@@ -7,7 +7,6 @@ Pure: no engine, TEST-NET addresses.
 
 from __future__ import annotations
 
-import configparser
 import json
 from pathlib import Path
 
@@ -15,8 +14,9 @@ import pytest
 
 from berth.config.loader import Config, load_config
 from berth.lifecycle.render import Renderer, render_desired
-from berth.state.desired import DesiredContainer, DesiredState
-from tests.unit.services import storage_config
+from berth.state.desired import DesiredState
+from tests.unit.services import rendering
+from tests.unit.services.rendering import container, files_json, ini
 
 INVENTORY = """\
 [control]
@@ -40,7 +40,7 @@ ON = "enable_ceph: true\nenable_cinder: true\n"
 
 
 def config_dir(root: Path, extra: str = ON, inventory: bool = False) -> Path:
-    return storage_config.config_dir(root, extra, INVENTORY if inventory else "")
+    return rendering.config_dir(root, extra, INVENTORY if inventory else "")
 
 
 @pytest.fixture(scope="module")
@@ -64,20 +64,7 @@ def many(many_config: Config) -> dict[str, DesiredState]:
     return {host: render_desired(many_config, {}, host, pins={}) for host in (*STORAGE, "control01", "compute01")}
 
 
-def ini(text: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(strict=True, interpolation=None)
-    parser.read_string(text)
-    return parser
 
-
-def container(state: DesiredState, key: str) -> DesiredContainer:
-    found = state.container(key)
-    assert found is not None, f"{key} is not rendered on this host"
-    return found
-
-
-def files_json(item: DesiredContainer) -> dict[str, dict[str, str]]:
-    return {f["dest"]: f for f in json.loads(item.files["config.json"])["files"]}
 
 
 def test_off_by_default(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ Pure: no engine, TEST-NET addresses.
 
 from __future__ import annotations
 
-import configparser
 import json
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,12 @@ from typing import Any
 import pytest
 import yaml
 
-from berth.cli.main import main
 from berth.config.loader import Config, load_config
 from berth.images.recipes import discover, users_for
 from berth.lifecycle.render import Renderer, render_desired
-from berth.state.desired import DesiredContainer, DesiredState
+from berth.state.desired import DesiredState
+from tests.unit.services import rendering
+from tests.unit.services.rendering import container, files_json, ini
 
 LAB = """\
 [control]
@@ -45,11 +45,7 @@ ON = "enable_designate: true\n"
 
 
 def config_dir(root: Path, extra: str = ON, inventory: bool = False) -> Path:
-    (root / "globals.yml").write_text(f"deployment_name: unit\nstate_dir: {root}/state\nlog_dir: {root}/log\n{extra}")
-    if inventory:
-        (root / "multinode").write_text(LAB)
-    assert main(["--quiet", "--config-dir", str(root), "genpwd"]) == 0
-    return root
+    return rendering.config_dir(root, extra, LAB if inventory else "")
 
 
 @pytest.fixture(scope="module")
@@ -73,20 +69,7 @@ def lab(lab_config: Config) -> dict[str, DesiredState]:
     return {host: render_desired(lab_config, {}, host, pins={}) for host in (*CONTROL, *NETWORK, "compute01")}
 
 
-def ini(text: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(strict=True, interpolation=None)
-    parser.read_string(text)
-    return parser
 
-
-def container(state: DesiredState, key: str) -> DesiredContainer:
-    found = state.container(key)
-    assert found is not None, f"{key} is not rendered on this host"
-    return found
-
-
-def files_json(item: DesiredContainer) -> dict[str, dict[str, str]]:
-    return {f["dest"]: f for f in json.loads(item.files["config.json"])["files"]}
 
 
 def pool(state: DesiredState) -> dict[str, Any]:

@@ -18,8 +18,8 @@ from berth.errors import ConfigError
 from berth.lifecycle import wiring
 from berth.lifecycle.render import render_desired
 from berth.state.desired import DesiredContainer
-from tests.unit.services import storage_config
-from tests.unit.services.storage_config import ini
+from tests.unit.services import rendering
+from tests.unit.services.rendering import ini
 
 RBD = "enable_ceph: true\nglance_backend: rbd\n"
 HA = "internal_vip_address: 198.51.100.100\nenable_haproxy: true\nenable_keepalived: true\n"
@@ -40,7 +40,7 @@ control01
 
 
 def config_dir(root: Path, extra: str, inventory: bool = False) -> Path:
-    return storage_config.config_dir(root, extra, INVENTORY if inventory else "")
+    return rendering.config_dir(root, extra, INVENTORY if inventory else "")
 
 
 def glance_api(root: Path) -> DesiredContainer:

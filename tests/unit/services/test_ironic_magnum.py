@@ -9,32 +9,20 @@ Pure: no engine, TEST-NET addresses.
 from __future__ import annotations
 
 import ast
-import configparser
 import json
 from pathlib import Path
 
 import pytest
 
-from berth.cli.main import main
 from berth.config.loader import Config, load_config
 from berth.errors import ConfigError
 from berth.images.recipes import discover, users_for
 from berth.lifecycle.render import render_desired
-from berth.state.desired import DesiredContainer, DesiredState, DesiredStep
+from berth.state.desired import DesiredState, DesiredStep
+from tests.unit.services import rendering
+from tests.unit.services.rendering import container, ini
 
-LAB = """\
-[control]
-control01 ansible_host=198.51.100.11
-control02 ansible_host=198.51.100.12
-[network]
-control01
-[compute]
-compute01 ansible_host=198.51.100.31
-[storage]
-[monitoring]
-[deployment]
-control01
-"""
+LAB = rendering.TWO_CONTROLLERS
 ADDRESSES = {"control01": "198.51.100.11", "control02": "198.51.100.12"}
 ON = "enable_ironic: true\nenable_magnum: true\n"
 IRONIC = ("ironic_api", "ironic_conductor")
@@ -43,11 +31,7 @@ FAKE = ("bios", "boot", "console", "deploy", "inspect", "management", "power", "
 
 
 def config_dir(root: Path, extra: str = ON, inventory: bool = False) -> Path:
-    (root / "globals.yml").write_text(f"deployment_name: unit\nstate_dir: {root}/state\nlog_dir: {root}/log\n{extra}")
-    if inventory:
-        (root / "multinode").write_text(LAB)
-    assert main(["--quiet", "--config-dir", str(root), "genpwd"]) == 0
-    return root
+    return rendering.config_dir(root, extra, LAB if inventory else "")
 
 
 @pytest.fixture(scope="module")
@@ -73,16 +57,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> dict[str, DesiredState]:
     return {host: render_desired(config, {}, host, pins={}) for host in ("control01", "control02", "compute01")}
 
 
-def ini(text: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(strict=True, interpolation=None)
-    parser.read_string(text)
-    return parser
-
-
-def container(state: DesiredState, key: str) -> DesiredContainer:
-    found = state.container(key)
-    assert found is not None, f"{key} is not rendered on this host"
-    return found
 
 
 def step(state: DesiredState, service: str, name: str) -> DesiredStep:

@@ -8,32 +8,20 @@ Pure: no engine, TEST-NET addresses.
 
 from __future__ import annotations
 
-import configparser
 import json
 from pathlib import Path
 
 import pytest
 
-from berth.cli.main import main
 from berth.config.loader import Config, load_config
 from berth.errors import ConfigError
 from berth.images.recipes import discover, users_for
 from berth.lifecycle.render import Renderer, render_desired
-from berth.state.desired import DesiredContainer, DesiredState
+from berth.state.desired import DesiredState
+from tests.unit.services import rendering
+from tests.unit.services.rendering import container, files_json, ini
 
-LAB = """\
-[control]
-control01 ansible_host=198.51.100.11
-control02 ansible_host=198.51.100.12
-[network]
-control01
-[compute]
-compute01 ansible_host=198.51.100.31
-[storage]
-[monitoring]
-[deployment]
-control01
-"""
+LAB = rendering.TWO_CONTROLLERS
 CONTROL = ("control01", "control02")
 ADDRESSES = {"control01": "198.51.100.11", "control02": "198.51.100.12"}
 MISTRAL = ("mistral_api", "mistral_engine", "mistral_executor", "mistral_event_engine")
@@ -41,11 +29,7 @@ ON = "enable_mistral: true\nenable_zaqar: true\nenable_redis: true\n"
 
 
 def config_dir(root: Path, extra: str = ON, inventory: bool = False) -> Path:
-    (root / "globals.yml").write_text(f"deployment_name: unit\nstate_dir: {root}/state\nlog_dir: {root}/log\n{extra}")
-    if inventory:
-        (root / "multinode").write_text(LAB)
-    assert main(["--quiet", "--config-dir", str(root), "genpwd"]) == 0
-    return root
+    return rendering.config_dir(root, extra, LAB if inventory else "")
 
 
 @pytest.fixture(scope="module")
@@ -65,20 +49,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> dict[str, DesiredState]:
     return {host: render_desired(config, {}, host, pins={}) for host in (*CONTROL, "compute01")}
 
 
-def ini(text: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(strict=True, interpolation=None)
-    parser.read_string(text)
-    return parser
 
-
-def container(state: DesiredState, key: str) -> DesiredContainer:
-    found = state.container(key)
-    assert found is not None, f"{key} is not rendered on this host"
-    return found
-
-
-def files_json(item: DesiredContainer) -> dict[str, dict[str, str]]:
-    return {f["dest"]: f for f in json.loads(item.files["config.json"])["files"]}
 
 
 def redis_conf(state: DesiredState) -> dict[str, list[str]]:

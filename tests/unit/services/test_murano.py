@@ -8,18 +8,18 @@ Pure: no engine, TEST-NET addresses.
 
 from __future__ import annotations
 
-import configparser
 import json
 from pathlib import Path
 
 import pytest
 
-from berth.cli.main import main
 from berth.config.loader import Config, load_config
 from berth.errors import ConfigError
 from berth.images.recipes import discover, users_for
 from berth.lifecycle.render import Renderer, render_desired
-from berth.state.desired import DesiredContainer, DesiredState
+from berth.state.desired import DesiredState
+from tests.unit.services import rendering
+from tests.unit.services.rendering import container, ini
 
 LAB = """\
 [control]
@@ -40,11 +40,7 @@ ON = "openstack_release: zed\nenable_murano: true\n"
 
 
 def config_dir(root: Path, extra: str = ON, inventory: bool = False) -> Path:
-    (root / "globals.yml").write_text(f"deployment_name: unit\nstate_dir: {root}/state\nlog_dir: {root}/log\n{extra}")
-    if inventory:
-        (root / "multinode").write_text(LAB)
-    assert main(["--quiet", "--config-dir", str(root), "genpwd"]) == 0
-    return root
+    return rendering.config_dir(root, extra, LAB if inventory else "")
 
 
 @pytest.fixture(scope="module")
@@ -64,16 +60,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> dict[str, DesiredState]:
     return {host: render_desired(config, {}, host, pins={}) for host in (*CONTROL, "network01", "compute01")}
 
 
-def ini(text: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(strict=True, interpolation=None)
-    parser.read_string(text)
-    return parser
-
-
-def container(state: DesiredState, key: str) -> DesiredContainer:
-    found = state.container(key)
-    assert found is not None, f"{key} is not rendered on this host"
-    return found
 
 
 def test_off_by_default(tmp_path: Path) -> None:
@@ -85,7 +71,8 @@ def test_enabled_on_epoxy_is_refused_at_its_switch_naming_both_fixes(tmp_path: P
     with pytest.raises(ConfigError) as info:
         load_config(config_dir(tmp_path, extra="enable_murano: true\n"))
     [problem] = [p for p in info.value.details if "enable_murano" in p]
-    assert problem.startswith(f"{tmp_path}/globals.yml:4: enable_murano: murano is not available for OpenStack "
+    # line 5: the switch, after the four lines rendering.config_dir writes first
+    assert problem.startswith(f"{tmp_path}/globals.yml:5: enable_murano: murano is not available for OpenStack "
                               "epoxy (the default release): its folder deploys zed only")
     assert "set `enable_murano: false`, or set `openstack_release: zed` for a new deployment" in problem
 
@@ -94,7 +81,7 @@ def test_an_explicit_epoxy_is_located_too(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(config_dir(tmp_path, extra="enable_murano: true\nopenstack_release: epoxy\n"))
     [problem] = [p for p in info.value.details if "enable_murano" in p]
-    assert f"OpenStack epoxy (openstack_release at {tmp_path}/globals.yml:5)" in problem
+    assert f"OpenStack epoxy (openstack_release at {tmp_path}/globals.yml:6)" in problem
 
 
 def test_heat_is_required(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from berth.config.loader import load_config
 from berth.errors import ConfigError
 from berth.lifecycle.render import render_desired
 from berth.state.desired import DesiredContainer
-from tests.unit.services.storage_config import config_dir, ini
+from tests.unit.services.rendering import config_dir, ini
 
 COMMAND = ["nova-compute", "--config-file", "/etc/nova/nova.conf"]
 WITH_SECRETS = ["/bin/sh", "/etc/nova/berth-libvirt-secrets.sh", *COMMAND]

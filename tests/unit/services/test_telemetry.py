@@ -9,7 +9,6 @@ Pure: no engine, TEST-NET addresses.
 
 from __future__ import annotations
 
-import configparser
 import json
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import yaml
 from berth.config.loader import Config, load_config
 from berth.lifecycle.render import render_desired
 from berth.state.desired import DesiredContainer, DesiredState
+from tests.unit.services.rendering import container, ini
 from tests.unit.threehosts import ADDRESSES, COMPUTES, CONTROLLER, make_config_dir, three_hosts
 
 ON = "enable_gnocchi: true\nenable_ceilometer: true\nenable_aodh: true\n"
@@ -53,17 +53,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> dict[str, DesiredState]:
     config = three_hosts(make_config_dir(tmp_path_factory.mktemp("tel-lab"), ON))
     return {host: render_desired(config, {}, host, pins={}) for host in ADDRESSES}
 
-
-def container(state: DesiredState, key: str) -> DesiredContainer:
-    found = state.container(key)
-    assert found is not None, f"{key} is not rendered on {state.host}"
-    return found
-
-
-def ini(text: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(strict=True, interpolation=None)
-    parser.read_string(text)
-    return parser
 
 
 def command(item: DesiredContainer) -> list[str]:
