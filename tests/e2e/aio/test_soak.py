@@ -11,7 +11,8 @@ import pytest
 from tests.e2e.cloud_env import CloudEnv
 from tests.soak import run_soak
 
-pytestmark = pytest.mark.e2e
+# extended: the 30-minute soak is bench/bench_soak.py's; two cycles here cost a minute of CI's 60
+pytestmark = [pytest.mark.e2e, pytest.mark.extended]
 
 
 def test_a_short_soak_leaves_nothing_behind(cloud: dict[str, Any]) -> None:
