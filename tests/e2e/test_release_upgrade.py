@@ -158,6 +158,7 @@ def test_a_new_server_boots_on_epoxy(cloud: CloudEnv) -> None:
     wait_for("the new server answers ping", 300, _alive(env, "rel-after"))
 
 
+@pytest.mark.extended  # the release rollback: ~4 min of CI's 60 (a service's rollback: test_upgrade.py)
 def test_rollback_without_restore_database_refuses(cloud: CloudEnv) -> None:
     proc = cloud.berth("rollback", "--release", "zed", "--yes", check=False)
     assert proc.returncode != 0 and "--restore-database" in proc.stdout + proc.stderr
@@ -165,6 +166,7 @@ def test_rollback_without_restore_database_refuses(cloud: CloudEnv) -> None:
     assert _max_microversion(cloud) == "2.100", "the refused rollback changed something"
 
 
+@pytest.mark.extended  # the release rollback: ~4 min of CI's 60 (a service's rollback: test_upgrade.py)
 def test_rollback_to_zed_restores_the_databases(cloud: CloudEnv) -> None:
     env = cloud
     start = time.monotonic()
@@ -185,6 +187,7 @@ def test_rollback_to_zed_restores_the_databases(cloud: CloudEnv) -> None:
     wait_for("the server from before the upgrade answers ping on Zed again", 300, _alive(env, "berth-test"))
 
 
+@pytest.mark.extended  # the release rollback: ~4 min of CI's 60 (a service's rollback: test_upgrade.py)
 def test_history_tells_the_story(cloud: CloudEnv) -> None:
     table = cloud.berth("history").stdout
     assert "upgrade" in table and "rollback" in table
