@@ -253,6 +253,7 @@ def test_port_update_then_servers_come_and_go(cloud: dict[str, Any], server: dic
     assert "RULE_DELETE" not in logs.stdout + logs.stderr
 
 
+@pytest.mark.extended  # ~1 min of CI's 60: the lab e2e restarts whole engines and checks the servers come back
 def test_guest_runs_again_after_libvirt_and_compute_restart(cloud: dict[str, Any], server: dict[str, Any]) -> None:
     """qemu lives in nova_libvirt, so a restart of it (upgrade, reboot, engine restart) stops the guest;
     nova-compute must start it again (`resume_guests_state_on_host_boot`), and it must answer ping again."""
